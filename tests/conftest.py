@@ -1,0 +1,51 @@
+"""Shared test configuration: fixture paths, optional-dependency markers, the rebuilt checkpoints."""
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parent
+FIXTURES = TESTS / "fixtures"
+REPO = TESTS.parent
+# Checkpoints rebuilt from the recipe (tests/fixtures/build_checkpoint.py) land here once per machine.
+CKPT_CACHE = Path(os.environ.get("POSE3D_RT_TEST_CACHE", REPO / ".cache" / "tests"))
+
+HAS_TORCH = importlib.util.find_spec("torch") is not None and importlib.util.find_spec("onnx") is not None
+
+requires_torch = pytest.mark.skipif(not HAS_TORCH, reason="needs the [export] extra (torch, onnx)")
+
+MODELS = (
+    "rtmdet_m_person",
+    "rtmdet_nano_person",
+    "rtmpose_m_body8_256x192",
+    "rtmpose_t_body8_256x192",
+    "videopose3d_243f_supv_cpn_ft",
+    "videopose3d_27f_supv",
+)
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def checkpoints() -> dict:
+    """``{model name: Path to .pth}`` rebuilt bit-exactly from the fixture recipe (needs torch)."""
+    if not HAS_TORCH:
+        pytest.skip("needs the [export] extra (torch, onnx) to rebuild the checkpoints")
+    out = CKPT_CACHE / "checkpoints"
+    missing = [m for m in MODELS if not (out / f"{m}.pth").is_file()]
+    if missing:
+        out.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [sys.executable, str(FIXTURES / "build_checkpoint.py"), *missing, "--out", str(out)],
+            check=True,
+            cwd=str(FIXTURES),
+        )
+    return {m: out / f"{m}.pth" for m in MODELS}
