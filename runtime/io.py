@@ -1,0 +1,191 @@
+"""Frame sources: one image, a video file, a folder of images, a URL or a camera, probed before any model loads.
+
+``open_source(spec)`` returns a :class:`FrameSource`: an iterable of BGR uint8 frames with a :class:`VideoInfo`.
+Everything unreadable raises :class:`~pose3d_rt.errors.InputError` naming the input and what is wrong.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, List, Optional, Union
+
+import cv2
+import numpy as np
+
+from .errors import InputError
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".jp2")
+_WEBCAM = re.compile(r"^webcam(?::(\d+))?$")
+_STREAM = re.compile(r"^(rtsp|rtmp|http|https|udp|tcp)://", re.IGNORECASE)
+DEFAULT_FPS = 30.0
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What is known about a source before reading it. ``total_frames`` is None for cameras and streams."""
+
+    kind: str  # "image" | "video" | "folder" | "webcam" | "stream"
+    name: str  # file stem used to name outputs ("webcam" for cameras)
+    width: int
+    height: int
+    fps: float
+    total_frames: Optional[int]
+
+    @property
+    def is_image(self) -> bool:
+        return self.kind == "image"
+
+
+class FrameSource:
+    """Iterable of BGR uint8 frames. Use as a context manager so the capture is released."""
+
+    def __init__(self, spec: str, info: VideoInfo, *, cap=None, files: Optional[List[Path]] = None,
+                 image: Optional[np.ndarray] = None) -> None:
+        self.spec = spec
+        self.info = info
+        self._cap = cap
+        self._files = files
+        self._image = image
+        self.frames_read = 0
+        self.error: Optional[str] = None  # set when a stream broke part-way (the frames before it were delivered)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        if self._image is not None:
+            self.frames_read = 1
+            yield self._image
+            return
+        if self._files is not None:
+            for path in self._files:
+                img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+                if img is None:
+                    self.error = f"{path}: not a readable image; stopped after {self.frames_read} frames"
+                    log.warning(self.error)
+                    return
+                self.frames_read += 1
+                yield img
+            return
+        cap = self._cap
+        while True:
+            ok, frame = cap.read()
+            if not ok or frame is None:
+                total = self.info.total_frames
+                if total is not None and self.frames_read < total - 1:
+                    self.error = (
+                        f"{self.spec}: decoding stopped at frame {self.frames_read} of {total} (corrupt or truncated)"
+                    )
+                    log.warning(self.error)
+                return
+            self.frames_read += 1
+            yield frame
+
+    def close(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+    def __enter__(self) -> "FrameSource":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _read_image(path: Path) -> np.ndarray:
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise InputError(f"{path}: not a readable image")
+    return img
+
+
+def _open_capture(spec: Union[str, int], label: str) -> cv2.VideoCapture:
+    cap = cv2.VideoCapture(spec)
+    if not cap.isOpened():
+        cap.release()
+        raise InputError(f"{label}: cannot be opened as a video (unsupported, corrupt or unreachable)")
+    return cap
+
+
+def open_source(spec: Union[str, Path, np.ndarray]) -> FrameSource:
+    """Probe ``spec`` and return a :class:`FrameSource`. Nothing is loaded but the first frame (for its size)."""
+    if isinstance(spec, np.ndarray):
+        if spec.dtype != np.uint8 or spec.ndim != 3 or spec.shape[2] != 3:
+            raise InputError(f"image array must be uint8 HxWx3 (BGR), got {spec.dtype} {spec.shape}")
+        h, w = spec.shape[:2]
+        return FrameSource("<array>", VideoInfo("image", "array", w, h, 0.0, 1), image=spec)
+    text = str(spec)
+    m = _WEBCAM.match(text)
+    if m:
+        index = int(m.group(1) or 0)
+        cap = _open_capture(index, f"webcam:{index}")
+        return _capture_source(text, cap, "webcam", "webcam", live=True)
+    if _STREAM.match(text):
+        stem = Path(text.split("?")[0].rstrip("/")).stem or "stream"
+        if Path(text.split("?")[0]).suffix.lower() in IMAGE_SUFFIXES:
+            cap = _open_capture(text, text)
+            ok, frame = cap.read()
+            cap.release()
+            if not ok:
+                raise InputError(f"{text}: cannot be read as an image")
+            h, w = frame.shape[:2]
+            return FrameSource(text, VideoInfo("image", stem, w, h, 0.0, 1), image=frame)
+        cap = _open_capture(text, text)
+        return _capture_source(text, cap, "stream", stem, live=text.lower().startswith(("rtsp", "rtmp", "udp", "tcp")))
+    path = Path(text)
+    if not path.exists():
+        raise InputError(f"{path}: no such file or directory")
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        if not files:
+            raise InputError(f"{path}: folder contains no images ({', '.join(IMAGE_SUFFIXES)})")
+        first = _read_image(files[0])
+        h, w = first.shape[:2]
+        return FrameSource(text, VideoInfo("folder", path.name, w, h, DEFAULT_FPS, len(files)), files=files)
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: empty file")
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        img = _read_image(path)
+        h, w = img.shape[:2]
+        return FrameSource(text, VideoInfo("image", path.stem, w, h, 0.0, 1), image=img)
+    # Anything else: probe with the decoder (not the extension).
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is not None:
+        h, w = img.shape[:2]
+        return FrameSource(text, VideoInfo("image", path.stem, w, h, 0.0, 1), image=img)
+    cap = _open_capture(str(path), str(path))
+    return _capture_source(text, cap, "video", path.stem, live=False)
+
+
+class _Prefetched:
+    """A capture whose first frame was read during probing; hands it back first."""
+
+    def __init__(self, cap: cv2.VideoCapture, first: np.ndarray) -> None:
+        self._cap = cap
+        self._first: Optional[np.ndarray] = first
+
+    def read(self):
+        if self._first is not None:
+            f, self._first = self._first, None
+            return True, f
+        return self._cap.read()
+
+    def release(self) -> None:
+        self._cap.release()
+
+
+def _capture_source(spec: str, cap: cv2.VideoCapture, kind: str, name: str, live: bool) -> FrameSource:
+    ok, first = cap.read()
+    if not ok or first is None:
+        cap.release()
+        raise InputError(f"{spec}: no frame could be decoded (empty, corrupt or unsupported video)")
+    h, w = first.shape[:2]
+    fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+    if not np.isfinite(fps) or fps <= 0 or fps > 1000:
+        log.warning("%s reports fps=%s; using %.0f", spec, fps, DEFAULT_FPS)
+        fps = DEFAULT_FPS
+    n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    total = None if live or n <= 0 else n
+    return FrameSource(spec, VideoInfo(kind, name, w, h, fps, total), cap=_Prefetched(cap, first))
