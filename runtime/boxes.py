@@ -1,0 +1,233 @@
+"""Axis-aligned box utilities (xyxy, float32): IoU, clipping, validity, class-aware greedy NMS.
+
+Conventions (those of mmcv/mmdet, ``offset = 0``):
+
+* a box is ``(x1, y1, x2, y2)``; its area is ``(x2 - x1) * (y2 - y1)`` (no ``+1``);
+* IoU of two boxes is ``inter / (area_a + area_b - inter)`` computed in float32, exactly in that operation
+  order (as mmcv's CPU ``nms`` kernel does), so threshold decisions match mmcv bit for bit;
+* NMS suppresses a box whose IoU with an already kept box of the **same label** is ``> iou_thr`` (strict).
+
+Tie rule (documented because the reference sorts with a non-stable ``torch.sort``): candidates are
+visited in order of **decreasing score, and among equal scores increasing input index** (a stable
+descending sort). When no two scores are equal, this is exactly mmcv's order; among exact ties the
+reference order is implementation-defined (torch's CPU sort is not stable), ours is deterministic.
+
+A box is *degenerate* when any coordinate or its score is NaN/inf, when its width or height is ``<= 0``
+(or ``<= min_size``), or, if an image shape is given, when it has no positive-area overlap with the image.
+Degenerate boxes never take part in NMS: they are dropped and their number is logged (one DEBUG line per
+call).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Iterator, Tuple
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "as_boxes",
+    "box_area",
+    "box_iou",
+    "clip_boxes",
+    "valid_box_mask",
+    "batched_nms",
+    "nms",
+]
+
+
+def as_boxes(boxes: np.ndarray, name: str = "boxes") -> np.ndarray:
+    """``boxes`` as a float32 ``(n, 4)`` array (a copy only when needed); ValueError for another shape."""
+    arr = np.asarray(boxes, dtype=np.float32)
+    if arr.ndim == 1 and arr.size == 0:
+        arr = arr.reshape(0, 4)
+    if arr.ndim != 2 or arr.shape[1] != 4:
+        raise ValueError(f"{name}: expected an (n, 4) xyxy array, got shape {arr.shape}")
+    return arr
+
+
+def box_area(boxes: np.ndarray) -> np.ndarray:
+    """``(x2 - x1) * (y2 - y1)`` per box, float32 (negative for inverted boxes; callers filter those)."""
+    b = as_boxes(boxes)
+    return (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU ``(len(a), len(b))``, float32, same arithmetic as :func:`batched_nms`.
+
+    Pairs whose union is 0 (two empty boxes) give NaN.
+    """
+    a = as_boxes(a, "a")
+    b = as_boxes(b, "b")
+    return _pairwise_iou(a, box_area(a), b, box_area(b))
+
+
+def clip_boxes(boxes: np.ndarray, shape_hw: Tuple[float, float]) -> np.ndarray:
+    """Clamp x to ``[0, W]`` and y to ``[0, H]`` (mmdet's ``clip_border`` rule, no ``-1``); returns a copy."""
+    b = as_boxes(boxes).copy()
+    h, w = float(shape_hw[0]), float(shape_hw[1])
+    np.clip(b[:, 0::2], 0.0, w, out=b[:, 0::2])
+    np.clip(b[:, 1::2], 0.0, h, out=b[:, 1::2])
+    return b
+
+
+def valid_box_mask(
+    boxes: np.ndarray,
+    scores: np.ndarray | None = None,
+    min_size: float = 0.0,
+    image_shape: Tuple[float, float] | None = None,
+) -> np.ndarray:
+    """True for boxes that are finite, wider and taller than ``min_size`` (strict, as mmdet's
+    ``min_bbox_size``), with a finite score (if given) and, if ``image_shape = (H, W)`` is given,
+    a positive-area overlap with ``[0, W] x [0, H]``."""
+    b = as_boxes(boxes)
+    ok = np.isfinite(b).all(axis=1)
+    with np.errstate(invalid="ignore"):
+        ok &= (b[:, 2] - b[:, 0] > min_size) & (b[:, 3] - b[:, 1] > min_size)
+        if image_shape is not None:
+            h, w = float(image_shape[0]), float(image_shape[1])
+            ok &= (b[:, 0] < w) & (b[:, 2] > 0) & (b[:, 1] < h) & (b[:, 3] > 0)
+    if scores is not None:
+        s = np.asarray(scores)
+        if s.shape != (len(b),):
+            raise ValueError(f"scores: expected shape ({len(b)},), got {s.shape}")
+        ok &= np.isfinite(s)
+    return ok
+
+
+def _pairwise_iou(a: np.ndarray, area_a: np.ndarray, b: np.ndarray, area_b: np.ndarray) -> np.ndarray:
+    """IoU matrix, float32, mmcv's operation order (offset 0): ``inter / (area_a + area_b - inter)``."""
+    xx1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    yy1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    xx2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    yy2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.maximum(np.float32(0), xx2 - xx1) * np.maximum(np.float32(0), yy2 - yy1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return inter / (area_a[:, None] + area_b[None, :] - inter)
+
+
+_CHUNK_PAIRS = 1 << 21  # candidate pairs evaluated per vectorised chunk (bounds temporary memory)
+
+
+def _overlap_pairs(b: np.ndarray, iou_thr: np.float32) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+    """All pairs ``(i, j)``, ``i < j``, that may have IoU > ``iou_thr``, in chunks (as two index arrays).
+
+    With ``iou_thr >= 0`` only pairs whose x-intervals overlap can qualify; they are enumerated with a sweep
+    over the boxes sorted by x1 (for each box, the later boxes whose x1 lies before its x2), so sparse
+    scenes cost O(n log n + pairs) instead of O(n^2). With a negative threshold every pair qualifies.
+    """
+    n = b.shape[0]
+    if iou_thr >= 0:
+        xs = np.argsort(b[:, 0], kind="stable")
+        x1s = b[xs, 0]
+        end = np.searchsorted(x1s, b[xs, 2], side="left")
+    else:
+        xs = np.arange(n)
+        end = np.full(n, n)
+    start = np.arange(1, n + 1)
+    cnt = np.maximum(end - start, 0)
+    csum = np.cumsum(cnt)
+    p0 = 0
+    while p0 < n:
+        base = csum[p0 - 1] if p0 else 0
+        p1 = int(np.searchsorted(csum, base + _CHUNK_PAIRS, side="right"))
+        p1 = min(max(p1, p0 + 1), n)
+        c = cnt[p0:p1]
+        total = int(c.sum())
+        if total:
+            pi = np.repeat(np.arange(p0, p1), c)
+            offs = np.arange(total) - np.repeat(np.cumsum(c) - c, c)
+            pj = np.repeat(start[p0:p1], c) + offs
+            yield xs[pi], xs[pj]
+        p0 = p1
+
+
+def _greedy_nms(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, iou_thr: np.float32) -> np.ndarray:
+    """Greedy class-aware NMS on valid float32 boxes; returns the kept indices in visiting order.
+
+    The "suppresses" relation (IoU > thr, same label, later in the visiting order) is computed for all
+    candidate pairs in vectorised chunks and stored sparsely; the sequential greedy pass then only visits
+    boxes that overlap some later box, so isolated boxes cost nothing.
+    """
+    order = np.argsort(-scores, kind="stable")
+    b = boxes[order]
+    lab = labels[order]
+    areas = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    rows_parts, cols_parts = [], []
+    for i, j in _overlap_pairs(b, iou_thr):
+        same = lab[i] == lab[j]
+        i, j = i[same], j[same]
+        xx1 = np.maximum(b[i, 0], b[j, 0])
+        yy1 = np.maximum(b[i, 1], b[j, 1])
+        xx2 = np.minimum(b[i, 2], b[j, 2])
+        yy2 = np.minimum(b[i, 3], b[j, 3])
+        inter = np.maximum(np.float32(0), xx2 - xx1) * np.maximum(np.float32(0), yy2 - yy1)
+        iou = inter / (areas[i] + areas[j] - inter)
+        hit = iou > iou_thr
+        i, j = i[hit], j[hit]
+        rows_parts.append(np.minimum(i, j))
+        cols_parts.append(np.maximum(i, j))
+    suppressed = np.zeros(b.shape[0], dtype=bool)
+    if rows_parts:
+        rows = np.concatenate(rows_parts)
+        cols = np.concatenate(cols_parts)
+        srt = np.argsort(rows, kind="stable")
+        rows, cols = rows[srt], cols[srt]
+        heads, starts = np.unique(rows, return_index=True)
+        ends = np.append(starts[1:], rows.size)
+        for h, s0, s1 in zip(heads.tolist(), starts.tolist(), ends.tolist()):
+            if not suppressed[h]:
+                suppressed[cols[s0:s1]] = True
+    return order[~suppressed]
+
+
+def batched_nms(
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    labels: np.ndarray | None = None,
+    iou_thr: float = 0.5,
+    max_num: int = -1,
+    image_shape: Tuple[float, float] | None = None,
+) -> np.ndarray:
+    """Class-aware greedy NMS (mmcv ``batched_nms`` semantics, computed per class instead of with mmcv's
+    coordinate-offset trick, which is the same except for float rounding of the shifted coordinates).
+
+    Args:
+        boxes: ``(n, 4)`` xyxy.
+        scores: ``(n,)``.
+        labels: ``(n,)`` integer class ids; ``None`` = one class.
+        iou_thr: a box is suppressed when its IoU with a kept box of the same label is ``> iou_thr``.
+        max_num: keep at most this many (``<= 0``: all).
+        image_shape: ``(H, W)``; when given, boxes with no overlap with the image are dropped as degenerate.
+
+    Returns:
+        int64 indices into the inputs of the kept boxes, by decreasing score (ties: lower index first).
+        Degenerate boxes (see module doc) are never kept; their number is logged at DEBUG level.
+    """
+    b = as_boxes(boxes)
+    s = np.asarray(scores, dtype=np.float32).reshape(-1)
+    if s.shape[0] != b.shape[0]:
+        raise ValueError(f"scores: expected {b.shape[0]} values, got {s.shape[0]}")
+    if labels is None:
+        lab = np.zeros(b.shape[0], dtype=np.int64)
+    else:
+        lab = np.asarray(labels).reshape(-1).astype(np.int64, copy=False)
+        if lab.shape[0] != b.shape[0]:
+            raise ValueError(f"labels: expected {b.shape[0]} values, got {lab.shape[0]}")
+    valid = valid_box_mask(b, s, image_shape=image_shape)
+    n_bad = int(b.shape[0] - valid.sum())
+    if n_bad:
+        logger.debug("nms: dropped %d degenerate boxes (non-finite, empty or outside the image)", n_bad)
+    idx = np.flatnonzero(valid)
+    if idx.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    keep = idx[_greedy_nms(b[idx], s[idx], lab[idx], np.float32(iou_thr))]
+    if max_num > 0:
+        keep = keep[:max_num]
+    return keep
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_thr: float = 0.5, max_num: int = -1) -> np.ndarray:
+    """Single-class greedy NMS; see :func:`batched_nms`."""
+    return batched_nms(boxes, scores, None, iou_thr=iou_thr, max_num=max_num)
