@@ -76,9 +76,11 @@ from .keypoints import (
     convert_keypoint_definition,
     convert_keypoint_scores,
     lowest_z,
-    norm_pose_2d as _norm_pose_2d,
     normalize_screen_coordinates,
     postprocess_3d,
+)
+from .keypoints import (
+    norm_pose_2d as _norm_pose_2d,
 )
 
 logger = logging.getLogger(__name__)

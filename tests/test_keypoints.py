@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import FIXTURES
-
 from pose3d_rt.errors import InputError
 from pose3d_rt.keypoints import (
     SUPPORTED_SOURCES,
