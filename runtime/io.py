@@ -53,7 +53,20 @@ class FrameSource:
         self.frames_read = 0
         self.error: Optional[str] = None  # set when a stream broke part-way (the frames before it were delivered)
 
+    @classmethod
+    def from_frames(cls, frames, width: int, height: int, fps: float = DEFAULT_FPS,
+                    total_frames: Optional[int] = None, name: str = "frames") -> "FrameSource":
+        """A source over any iterable of BGR uint8 frames (a generator, a list, another decoder)."""
+        src = cls(name, VideoInfo("video", name, int(width), int(height), float(fps), total_frames))
+        src._iterable = frames
+        return src
+
     def __iter__(self) -> Iterator[np.ndarray]:
+        if getattr(self, "_iterable", None) is not None:
+            for frame in self._iterable:
+                self.frames_read += 1
+                yield frame
+            return
         if self._image is not None:
             self.frames_read = 1
             yield self._image

@@ -189,31 +189,42 @@ class Pose3DPipeline:
         return res
 
     # -- public API --------------------------------------------------------------------------------------------
-    def stream(self, source: Union[str, Path, FrameSource], *, reset: bool = True) -> Iterator[FrameResult]:
+    def stream(self, source: Union[str, Path, FrameSource], *, reset: bool = True,
+               keep_frames: bool = False) -> Iterator[FrameResult]:
         """Results for every frame of ``source`` (a path, URL, ``webcam[:N]``, or a :class:`FrameSource`), in
         order. In exact lifting mode each result comes ``latency`` frames after its frame was read; the last ones
-        are flushed when the source ends (also when it breaks part-way)."""
+        are flushed when the source ends (also when it breaks part-way).
+
+        ``keep_frames=True`` attaches each frame to its result as ``result.frame`` (for drawing). While a result
+        waits for the lifter's delay, its frame is held JPEG-encoded when the delay queue would exceed
+        ``FRAME_QUEUE_BYTES`` raw, so memory stays bounded for long delays and large frames."""
         if reset:
             self.reset()
         src = source if isinstance(source, FrameSource) else open_source(source)
         is_image = src.info.is_image
         pending: Deque[FrameResult] = deque()
+        encode = False
+        if keep_frames:
+            raw_bytes = src.info.width * src.info.height * 3 * (self.latency + 1)
+            encode = raw_bytes > FRAME_QUEUE_BYTES
         try:
             for t, frame in enumerate(src):
                 res = self._process_2d(frame, t, is_image)
                 self._prev = res
+                if keep_frames:
+                    res.extras["frame"] = _FrameHolder(frame, encode)
                 if self._lifter is None:
-                    yield res
+                    yield _release(res)
                     continue
                 pending.append(res)
                 for lf in self._lift(res):
-                    yield self._join(pending.popleft(), lf, self.mode)
+                    yield _release(self._join(pending.popleft(), lf, self.mode))
         finally:
             if not isinstance(source, FrameSource):
                 src.close()
         if self._lifter is not None:
             for lf in self._lifter.flush():
-                yield self._join(pending.popleft(), lf, self.mode)
+                yield _release(self._join(pending.popleft(), lf, self.mode))
 
     def __call__(self, image: Union[str, Path, np.ndarray]) -> FrameResult:
         """One image (a path or a BGR uint8 array) -> its :class:`FrameResult` (a one-frame stream)."""
@@ -223,6 +234,41 @@ class Pose3DPipeline:
             raise InputError(f"{image}: is a {src.info.kind}; use pipeline.stream() for videos, folders, cameras")
         results = list(self.stream(src))
         return results[0]
+
+
+FRAME_QUEUE_BYTES = 256 << 20
+
+
+class _FrameHolder:
+    """A frame waiting in the delay queue, raw or JPEG-encoded (quality 95)."""
+
+    __slots__ = ("_raw", "_jpg")
+
+    def __init__(self, frame: np.ndarray, encode: bool) -> None:
+        self._raw: Optional[np.ndarray] = None
+        self._jpg: Optional[np.ndarray] = None
+        if encode:
+            import cv2
+
+            ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 95])
+            if ok:
+                self._jpg = buf
+                return
+        self._raw = frame
+
+    def get(self) -> np.ndarray:
+        if self._raw is not None:
+            return self._raw
+        import cv2
+
+        return cv2.imdecode(self._jpg, cv2.IMREAD_COLOR)
+
+
+def _release(res: FrameResult) -> FrameResult:
+    holder = res.extras.pop("frame", None)
+    if holder is not None:
+        res.frame = holder.get()
+    return res
 
 
 def _boxes_from_poses(prev: FrameResult, kpt_thr: float, padding: float, size_wh) -> Detections:

@@ -35,6 +35,7 @@ class FrameResult:
     keypoints_3d: Optional[np.ndarray] = None
     image_size: tuple = (0, 0)
     extras: Dict[str, Any] = field(default_factory=dict)
+    frame: Optional[np.ndarray] = field(default=None, repr=False)  # the BGR frame, when asked for (keep_frames)
 
     def __post_init__(self) -> None:
         self.boxes = np.asarray(self.boxes, np.float32).reshape(-1, 4)

@@ -119,3 +119,28 @@ def instances_to_json(keypoints_3d: np.ndarray, scores_3d: Optional[np.ndarray] 
             d.update(extra[i])
         out.append(d)
     return out
+
+
+def h36m_meta_info() -> Dict[str, Any]:
+    """The lifter's dataset meta as the mmpose demo writes it in ``meta_info`` (mmpose's parsed ``h36m.py``)."""
+    from .datasets import H36M17
+
+    d = H36M17
+    names = list(d.keypoint_names)
+    return {
+        "dataset_name": "h36m",
+        "num_keypoints": d.num_keypoints,
+        "keypoint_id2name": {i: n for i, n in enumerate(names)},
+        "keypoint_name2id": {n: i for i, n in enumerate(names)},
+        "upper_body_ids": list(d.upper_body_ids),
+        "lower_body_ids": list(d.lower_body_ids),
+        "flip_indices": list(d.flip_indices),
+        "flip_pairs": [list(p) for p in d.flip_pairs],
+        "keypoint_colors": np.array(d.keypoint_colors_rgb, np.uint8),
+        "num_skeleton_links": d.num_links,
+        "skeleton_links": [list(p) for p in d.skeleton],
+        "skeleton_link_colors": np.array(d.link_colors_rgb, np.uint8),
+        "dataset_keypoint_weights": np.asarray(d.joint_weights, np.float32),
+        "sigmas": np.zeros((0,), np.float32),
+        "stats_info": {"bbox_center": d.stats_info.center_array, "bbox_scale": d.stats_info.scale_array},
+    }
