@@ -58,6 +58,57 @@ def _positive_int(value: str) -> int:
     return n
 
 
+_RUN_EXAMPLES = """\
+examples:
+  pose3d-rt run video.mp4 --det rtmdet_m.onnx --pose2d rtmpose_m.onnx --lifter vp3d_243.onnx --output-root out --save-predictions
+  pose3d-rt run frames/ --det det.onnx --pose2d pose.onnx --lifter lift.onnx --output-root out --online
+  pose3d-rt run image.jpg --det det.pth --pose2d pose.pth --lifter lift.pth --output-root out --mode mmpose
+  pose3d-rt run webcam:0 --det det.onnx --pose2d pose.onnx --lifter lift.onnx --show
+"""
+
+
+def _nonneg_float(value: str) -> float:
+    try:
+        v = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
+    if not (v >= 0):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value!r}")
+    return v
+
+
+def add_demo_flags(p: argparse.ArgumentParser) -> None:
+    """The flags of mmpose's body3d_pose_lifter_demo.py, same names and defaults, plus pose3d-rt's own."""
+    p.add_argument("--show", action="store_true", help="display the visualization (non-blocking; Esc/q quits)")
+    p.add_argument("--disable-rebase-keypoint", action="store_true",
+                   help="do not shift each 3D pose so that its lowest joint is at Z=0")
+    p.add_argument("--disable-norm-pose-2d", action="store_true",
+                   help="do not normalise 2D poses to the lifter dataset's mean box before lifting")
+    p.add_argument("--num-instances", type=int, default=1, help="3D skeletons drawn (negative: all; default 1)")
+    p.add_argument("--output-root", default="", help="folder for the visualization and predictions")
+    p.add_argument("--save-predictions", action="store_true", help="write results_<input>.json")
+    p.add_argument("--save-npz", action="store_true", help="write results_<input>.npz (arrays)")
+    p.add_argument("--device", default="cpu", help="cpu | cuda[:N] | tensorrt[:N] (default cpu)")
+    p.add_argument("--det-cat-id", type=int, default=0, help="detector class kept (default 0 = person)")
+    p.add_argument("--bbox-thr", type=_nonneg_float, default=0.3, help="detector score threshold (default 0.3)")
+    p.add_argument("--kpt-thr", type=_nonneg_float, default=0.3, help="keypoint score threshold for drawing")
+    p.add_argument("--use-oks-tracking", action="store_true", help="track by OKS instead of IoU")
+    p.add_argument("--tracking-thr", type=_nonneg_float, default=0.3, help="tracking similarity threshold")
+    p.add_argument("--show-interval", type=_nonneg_float, default=0, help="seconds to hold each shown frame")
+    p.add_argument("--thickness", type=int, default=1, help="2D line width")
+    p.add_argument("--radius", type=int, default=3, help="2D keypoint radius")
+    p.add_argument("--online", action="store_true",
+                   help="zero-latency lifting (frozen future) instead of exact lifting delayed by the model's context")
+    p.add_argument("--mode", choices=("default", "mmpose"), default="default",
+                   help="default: corrected pipeline; mmpose: reproduce the mmpose demo's numbers, quirks included")
+    p.add_argument("--flip-test", action="store_true", default=None,
+                   help="RTMPose flip test (on by default in --mode mmpose, off in default mode)")
+    p.add_argument("--det-interval", type=_positive_int, default=1,
+                   help="run the detector every N frames; boxes from the tracked poses in between")
+    p.add_argument("--threads", type=_positive_int, default=None, help="CPU threads per model")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pose3d-rt",
@@ -101,6 +152,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="the .engine file to write")
     p.add_argument("--fp16", action="store_true", help="FP16 (ScaleNorm and GAU layers stay FP32)")
     p.add_argument("--max-batch", type=_positive_int, default=32, help="largest batch of the profile (default 32)")
+
+    p = sub.add_parser(
+        "run",
+        help="3D pose on an image, a video, a folder of images, a URL or a camera",
+        description="Detect persons, estimate their 2D keypoints, track them and lift them to 3D. "
+        "INPUT is an image, a video, a folder of images (sorted), an http(s)/rtsp URL, or webcam[:N]. "
+        "Models are .onnx, .engine or .pth paths (a .pth is exported once and cached).",
+        epilog=_RUN_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("input", help="image | video | folder | URL | webcam[:N]")
+    p.add_argument("--det", required=True, help="person detector (RTMDet): .onnx, .engine or .pth")
+    p.add_argument("--pose2d", required=True, help="2D pose model (RTMPose): .onnx, .engine or .pth")
+    p.add_argument("--lifter", default=None, help="3D lifter (VideoPose3D): .onnx, .engine or .pth (omit for 2D only)")
+    add_demo_flags(p)
     return parser
 
 
@@ -129,7 +195,51 @@ def _cmd_build_engine(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"export": _cmd_export, "build-engine": _cmd_build_engine}
+def _pipeline_options(args: argparse.Namespace) -> dict:
+    return dict(
+        det_cat_id=args.det_cat_id, bbox_thr=args.bbox_thr, flip_test=args.flip_test,
+        use_oks_tracking=args.use_oks_tracking, tracking_thr=args.tracking_thr,
+        norm_pose_2d=not args.disable_norm_pose_2d, rebase_keypoint=not args.disable_rebase_keypoint,
+        online=args.online, det_interval=args.det_interval, kpt_thr=args.kpt_thr,
+    )
+
+
+def _run_job(args: argparse.Namespace, det: str, pose2d: str, lifter: Optional[str]) -> int:
+    from .app import run
+    from .pipeline import Pose3DPipeline
+
+    if args.save_predictions and not args.output_root:
+        raise Pose3DError("--save-predictions needs --output-root")
+    opts = _pipeline_options(args)
+
+    def factory():
+        return Pose3DPipeline(det, pose2d, lifter, device=args.device, mode=args.mode, threads=args.threads, **opts)
+
+    visualizer = None
+    if args.output_root or args.show:
+        try:
+            from .visualize import Visualizer
+        except ImportError:  # pragma: no cover - visualize is part of the package
+            Visualizer = None
+        if Visualizer is not None:
+            visualizer = Visualizer(kpt_thr=args.kpt_thr, radius=args.radius, thickness=args.thickness,
+                                    num_instances=args.num_instances)
+    summary = run(factory, args.input, output_root=args.output_root or None, save_predictions=args.save_predictions,
+                  save_npz=args.save_npz, show=args.show, visualizer=visualizer, progress=not args.no_progress)
+    for p in (summary.video_path, summary.json_path, summary.npz_path):
+        if p is not None and p.exists():
+            log.warning("wrote %s", p)
+    if summary.error:
+        print(f"pose3d-rt: warning: {summary.error}", file=sys.stderr)
+    log.warning("%d frames, %d persons, %.1f FPS", summary.frames, summary.persons, summary.fps)
+    return 130 if summary.interrupted else 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    return _run_job(args, args.det, args.pose2d, args.lifter)
+
+
+_COMMANDS = {"export": _cmd_export, "build-engine": _cmd_build_engine, "run": _cmd_run}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
