@@ -57,10 +57,11 @@ def test_exact_lifting_equals_offline_lifting_of_the_whole_track():
     offline over each whole track; the frozen-future (online / mmpose) timing does not."""
     rf, n = 9, 20
     script = walking_boxes(1, 320)
-    exact = list(_pipe(script, "default", lifter_rf=rf, rebase_keypoint=False).stream(_frames(n)))
-    online = list(_pipe(script, "default", lifter_rf=rf, rebase_keypoint=False, online=True).stream(_frames(n)))
+    exact = list(_pipe(script, "default", lifter_rf=rf, rebase_keypoint=False, norm_pose_2d=False).stream(_frames(n)))
+    online = list(_pipe(script, "default", lifter_rf=rf, rebase_keypoint=False, norm_pose_2d=False,
+                       online=True).stream(_frames(n)))
     assert len(exact) == len(online) == n
-    pipe = _pipe(script, "default", lifter_rf=rf, rebase_keypoint=False)
+    pipe = _pipe(script, "default", lifter_rf=rf, rebase_keypoint=False, norm_pose_2d=False)
     lifter = pipe._lifter
     # the lifter's own normalised inputs for the track, rebuilt from the 2D results
     kp2d = np.stack([r.keypoints_2d[0] for r in exact])
