@@ -310,10 +310,13 @@ def test_real_tcn_reproduces_raw_output(request):
     import torch
 
     checkpoints = request.getfixturevalue("checkpoints")
+    from pose3d_rt.export.checkpoint import load_checkpoint
     from pose3d_rt.export.models.tcn import load_model
 
     for model in MODELS:
-        net = load_model(checkpoints[model]).eval()
+        state_dict, _ = load_checkpoint(checkpoints[model])
+        net, _ = load_model(state_dict, form="strided")
+        net.eval()
         d = np.load(LIFT / model / "gtvideo_f005.npz")
         x = torch.from_numpy(from_tcn_layout(d["norm__model_input"]))  # our export's (N, T, 17, 2) layout
         with torch.no_grad():
