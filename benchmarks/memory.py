@@ -22,7 +22,6 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def _child(frames: int, persons: int, json_path: str) -> dict:
     import numpy as np
-
     from pose3d_rt.io import FrameSource
     from pose3d_rt.pipeline import Pose3DPipeline
     from pose3d_rt.sinks import PredictionWriter, instances_to_json

@@ -37,7 +37,7 @@ class TorchEngine(Engine):
 
     @classmethod
     def from_checkpoint(cls, checkpoint: Union[str, Path], arch: Optional[str] = None,
-                        form: Optional[str] = None) -> "TorchEngine":
+                        form: Optional[str] = None) -> TorchEngine:
         src = Path(checkpoint)
         sd, _ = load_checkpoint(src)
         family = detect_family(sd)

@@ -4,6 +4,6 @@ The runtime (this package) is pure numpy + OpenCV; networks run behind :mod:`pos
 torch is only used by :mod:`pose3d_rt.export`, which is imported lazily.
 """
 from ._version import __version__
-from .errors import Pose3DError, ModelError, InputError
+from .errors import InputError, ModelError, Pose3DError
 
 __all__ = ["__version__", "Pose3DError", "ModelError", "InputError"]

@@ -145,7 +145,7 @@ class VideoSink:
             self._writer.release()
             self._writer = None
 
-    def __enter__(self) -> "VideoSink":
+    def __enter__(self) -> VideoSink:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -55,7 +55,7 @@ class FrameSource:
 
     @classmethod
     def from_frames(cls, frames, width: int, height: int, fps: float = DEFAULT_FPS,
-                    total_frames: Optional[int] = None, name: str = "frames") -> "FrameSource":
+                    total_frames: Optional[int] = None, name: str = "frames") -> FrameSource:
         """A source over any iterable of BGR uint8 frames (a generator, a list, another decoder)."""
         src = cls(name, VideoInfo("video", name, int(width), int(height), float(fps), total_frames))
         src._iterable = frames
@@ -100,7 +100,7 @@ class FrameSource:
             self._cap.release()
             self._cap = None
 
-    def __enter__(self) -> "FrameSource":
+    def __enter__(self) -> FrameSource:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -24,7 +24,7 @@ import logging
 from collections import deque
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Deque, Dict, Iterator, List, Optional, Union
+from typing import Any, Deque, Iterator, List, Optional, Union
 
 import numpy as np
 

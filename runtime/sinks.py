@@ -99,7 +99,7 @@ class PredictionWriter:
             self._closed = True
             log.info("wrote %d records to %s", self._count, self.path)
 
-    def __enter__(self) -> "PredictionWriter":
+    def __enter__(self) -> PredictionWriter:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -6,9 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-
 from conftest import FIXTURES
 from pose3d_rt.cli import main
 

@@ -5,7 +5,6 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import FIXTURES, requires_torch
 
 pytestmark = requires_torch
@@ -40,7 +39,6 @@ def _manifest(name):
                                          ("rtmpose_t_body8_256x192", "rtmpose")])
 def test_strict_load_keys_shapes_params_and_torch_parity(name, family, checkpoints):
     import torch
-
     from pose3d_rt.export.checkpoint import load_checkpoint
     from pose3d_rt.export.models import rtmdet, rtmpose
 

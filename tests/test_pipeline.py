@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from pose3d_rt.errors import InputError
 from pose3d_rt.io import FrameSource
 from pose3d_rt.lifting import lift_offline

@@ -16,7 +16,6 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import FIXTURES, requires_torch
 
 pytestmark = [requires_torch, pytest.mark.slow]

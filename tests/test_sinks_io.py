@@ -6,7 +6,6 @@ import json
 import cv2
 import numpy as np
 import pytest
-
 from conftest import FIXTURES
 from pose3d_rt.errors import InputError
 from pose3d_rt.io import FrameSource, open_source

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import FIXTURES
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from conftest import FIXTURES
 from pose3d_rt.datasets import COCO17
 from pose3d_rt.tracking import GreedyTracker, HungarianTracker, iou_matrix, make_tracker, oks_matrix
 
