@@ -66,6 +66,7 @@ from scipy.special import expit
 from .boxes import batched_nms, clip_boxes, valid_box_mask
 from .engines.errors import ModelError
 from .errors import InputError
+from .metadata import meta_bool, meta_floats
 
 logger = logging.getLogger(__name__)
 
@@ -479,26 +480,10 @@ def filter_detections(dets: Detections, cat_id: int = 0, bbox_thr: float = 0.3) 
 
 
 def _floats(meta: Mapping[str, str], key: str, n: int | None, source: str) -> Tuple[float, ...] | None:
-    if key not in meta or str(meta[key]).strip() == "":
-        return None
-    try:
-        vals = tuple(float(v) for v in str(meta[key]).replace(" ", "").split(","))
-    except ValueError:
-        raise ModelError(f"{source}: metadata {key}={meta[key]!r} is not a comma-separated list of numbers") from None
-    if n is not None and len(vals) not in ((1, n) if key == "pad_value" else (n,)):
-        raise ModelError(f"{source}: metadata {key}={meta[key]!r}: expected {n} comma-separated numbers")
-    return vals
+    return meta_floats(meta, key, n, source, allowed_lengths=(1, n) if key == "pad_value" and n else None)
 
 
-def _bool(meta: Mapping[str, str], key: str, source: str) -> bool | None:
-    if key not in meta:
-        return None
-    v = str(meta[key]).strip().lower()
-    if v in ("1", "true", "yes"):
-        return True
-    if v in ("0", "false", "no", ""):
-        return False
-    raise ModelError(f"{source}: metadata {key}={meta[key]!r}: expected 0/1/true/false")
+_bool = meta_bool
 
 
 def parse_detector_metadata(metadata: Mapping[str, str], static_input_hw: Tuple[int, int] | None = None,

@@ -59,7 +59,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Deque, Dict, Iterable, List, Mapping, Protocol, Sequence, Tuple, Union
+from typing import Any, Deque, Dict, Iterable, List, Protocol, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -82,6 +82,7 @@ from .keypoints import (
 from .keypoints import (
     norm_pose_2d as _norm_pose_2d,
 )
+from .metadata import meta_bool, meta_int
 
 logger = logging.getLogger(__name__)
 
@@ -204,24 +205,8 @@ class LifterModel(Protocol):
         ...
 
 
-def _meta_int(meta: Mapping[str, str], key: str, source: str) -> int | None:
-    if key not in meta:
-        return None
-    try:
-        return int(str(meta[key]).strip())
-    except ValueError:
-        raise ModelError(f"{source}: metadata {key}={meta[key]!r} is not an integer") from None
-
-
-def _meta_bool(meta: Mapping[str, str], key: str, source: str) -> bool | None:
-    if key not in meta:
-        return None
-    v = str(meta[key]).strip().lower()
-    if v in ("1", "true", "yes"):
-        return True
-    if v in ("0", "false", "no"):
-        return False
-    raise ModelError(f"{source}: metadata {key}={meta[key]!r}: expected 0/1/true/false")
+_meta_int = meta_int
+_meta_bool = meta_bool
 
 
 def _static(dim: Any) -> int | None:

@@ -32,6 +32,7 @@ import numpy as np
 from .datasets import KeypointDataset, get_dataset
 from .engines.errors import ModelError
 from .errors import InputError
+from .metadata import meta_bool, meta_floats
 from .simcc import DEFAULT_SPLIT_RATIO, decode_simcc, merge_flip
 from .topdown import (
     BBOX_PADDING,
@@ -109,25 +110,11 @@ def _describe(specs: Sequence[Any]) -> str:
     return ", ".join(parts) or "none"
 
 
-def _floats(meta: Mapping[str, str], key: str, n: Optional[int], source: str) -> Optional[Tuple[float, ...]]:
-    if key not in meta or str(meta[key]).strip() == "":
-        return None
-    try:
-        vals = tuple(float(v) for v in str(meta[key]).replace(" ", "").split(","))
-    except ValueError:
-        raise ModelError(f"{source}: metadata {key}={meta[key]!r} is not a comma-separated list of numbers") from None
-    if n is not None and len(vals) != n:
-        raise ModelError(f"{source}: metadata {key}={meta[key]!r}: expected {n} comma-separated numbers")
-    return vals
+_floats = meta_floats
 
 
 def _bool(meta: Mapping[str, str], key: str, source: str) -> bool:
-    v = str(meta.get(key, "")).strip().lower()
-    if v in ("1", "true", "yes"):
-        return True
-    if v in ("0", "false", "no", ""):
-        return False
-    raise ModelError(f"{source}: metadata {key}={meta[key]!r}: expected 0/1/true/false")
+    return bool(meta_bool(meta, key, source))
 
 
 def parse_pose_engine(engine: Any, dataset: Union[str, KeypointDataset, None] = None) -> PoseModelConfig:

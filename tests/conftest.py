@@ -50,21 +50,3 @@ def checkpoints() -> dict:
         )
     return {m: out / f"{m}.pth" for m in MODELS}
 
-
-@pytest.fixture(scope="session")
-def onnx_models(checkpoints) -> dict:
-    """``{model name: Path to .onnx}`` exported once per machine from the rebuilt checkpoints (strided lifters)."""
-    from pose3d_rt.export import export_onnx
-
-    out = CKPT_CACHE / "onnx"
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {}
-    for name, ckpt in checkpoints.items():
-        dst = out / f"{name}.onnx"
-        stamp = dst.with_suffix(".src")
-        key = f"{ckpt.stat().st_size}:{ckpt.stat().st_mtime_ns}"
-        if not dst.is_file() or not stamp.is_file() or stamp.read_text() != key:
-            export_onnx(ckpt, dst)
-            stamp.write_text(key)
-        paths[name] = dst
-    return paths

@@ -51,3 +51,21 @@ def family_guard(state_dict: Mapping[str, object], family: str) -> None:
     found = detect_family(state_dict)
     if found != family:
         raise ModelError(f"this checkpoint looks like a {found} model, not a {family} model")
+
+
+def match_variant(state_dict: Mapping[str, object], variants: Mapping[str, object],
+                  build: Callable[[object], nn.Module], prefilter: Callable[[object], str], label: str) -> str:
+    """The first variant whose key set and shapes equal the checkpoint's. ``prefilter(cfg)`` returns "" when the
+    cheap signature (stem width, head size) agrees, else the reason; ModelError lists every variant's mismatch."""
+    found = shapes_of(state_dict)
+    reports = []
+    for name, cfg in variants.items():
+        reason = prefilter(cfg)
+        if reason:
+            reports.append(f"{name}: {reason}")
+            continue
+        problems = mismatch_report(expected_shapes(lambda c=cfg: build(c)), found, limit=3)
+        if not problems:
+            return name
+        reports.append(f"{name}: " + "; ".join(problems))
+    raise ModelError(f"no {label} variant matches this checkpoint: " + " | ".join(reports))

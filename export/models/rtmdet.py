@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ...engines.errors import ModelError
-from ._loading import expected_shapes, family_guard, mismatch_report, shapes_of, strict_load
+from ._loading import family_guard, match_variant, shapes_of, strict_load
 from .cspnext import CSPNeXt, CSPNeXtPAFPN, conv_or_dw
 
 STRIDES = (8, 16, 32)
@@ -129,19 +129,14 @@ def _num_classes(state_dict: Mapping[str, object]) -> int:
 def detect_variant(state_dict: Mapping[str, object]) -> str:
     """The variant whose key set and shapes equal the checkpoint's; ModelError listing mismatches otherwise."""
     family_guard(state_dict, "rtmdet")
-    found = shapes_of(state_dict)
     nc = _num_classes(state_dict)
-    stem = found.get("backbone.stem.0.conv.weight", (0,))[0]
-    reports = []
-    for name, cfg in VARIANTS.items():
-        if int(64 * cfg.widen_factor // 2) != stem:
-            reports.append(f"{name}: stem has {int(64 * cfg.widen_factor // 2)} channels, checkpoint {stem}")
-            continue
-        problems = mismatch_report(expected_shapes(lambda c=cfg: RTMDet(_with_classes(c, nc))), found, limit=3)
-        if not problems:
-            return name
-        reports.append(f"{name}: " + "; ".join(problems))
-    raise ModelError("no RTMDet variant matches this checkpoint: " + " | ".join(reports))
+    stem = shapes_of(state_dict).get("backbone.stem.0.conv.weight", (0,))[0]
+
+    def prefilter(cfg: RTMDetConfig) -> str:
+        want = int(64 * cfg.widen_factor // 2)
+        return "" if want == stem else f"stem has {want} channels, checkpoint {stem}"
+
+    return match_variant(state_dict, VARIANTS, lambda c: RTMDet(_with_classes(c, nc)), prefilter, "RTMDet")
 
 
 def load_model(state_dict: Mapping[str, torch.Tensor], arch: Optional[str] = None) -> Tuple[RTMDet, str]:

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ...engines.errors import ModelError
-from ._loading import expected_shapes, family_guard, mismatch_report, shapes_of, strict_load
+from ._loading import family_guard, match_variant, shapes_of, strict_load
 from .cspnext import CSPNeXt
 
 SPLIT_RATIO = 2.0
@@ -148,17 +148,12 @@ def detect_variant(state_dict: Mapping[str, object]) -> str:
     k = _num_keypoints(state_dict)
     stem = found.get("backbone.stem.0.conv.weight", (0,))[0]
     wx = found.get("head.cls_x.weight", (0,))[0]
-    reports = []
-    for name, cfg in VARIANTS.items():
+
+    def prefilter(cfg: RTMPoseConfig) -> str:
         exp_stem, exp_wx = int(64 * cfg.widen_factor // 2), int(cfg.input_size[1] * cfg.simcc_split_ratio)
-        if exp_stem != stem or exp_wx != wx:
-            reports.append(f"{name}: stem {exp_stem} vs {stem}, cls_x {exp_wx} vs {wx}")
-            continue
-        problems = mismatch_report(expected_shapes(lambda c=cfg: RTMPose(_with_k(c, k))), found, limit=3)
-        if not problems:
-            return name
-        reports.append(f"{name}: " + "; ".join(problems))
-    raise ModelError("no RTMPose variant matches this checkpoint: " + " | ".join(reports))
+        return "" if (exp_stem, exp_wx) == (stem, wx) else f"stem {exp_stem} vs {stem}, cls_x {exp_wx} vs {wx}"
+
+    return match_variant(state_dict, VARIANTS, lambda c: RTMPose(_with_k(c, k)), prefilter, "RTMPose")
 
 
 def load_model(state_dict: Mapping[str, torch.Tensor], arch: Optional[str] = None) -> Tuple[RTMPose, str]:
