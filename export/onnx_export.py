@@ -10,6 +10,7 @@ Graphs:
 | family | input | outputs |
 |---|---|---|
 | rtmdet | ``input`` (N, 3, H, W) float32, BGR, mean/std-normalised | ``boxes`` (N, A, 4) xyxy in input pixels (priors offset 0, not clipped), ``scores`` (N, A, C) sigmoid; A = all priors of strides 8/16/32 in row-major level order; NMS stays on the host |
+| rtmdet, ``nms=True`` | same | ``dets`` (N, max_per_img, 5) [x1, y1, x2, y2, score] input pixels, ``labels`` (N, max_per_img) int64; ONNX NonMaxSuppression (test_cfg thresholds, 200 per class), unused rows score 0 / label -1 |
 | rtmpose | ``input`` (N, 3, H, W) float32, RGB, normalised | ``simcc_x`` (N, K, W*r), ``simcc_y`` (N, K, H*r) |
 | tcn, strided | ``keypoints`` (N, RF, 17, 2) codec-normalised 2D | ``keypoints_3d`` (N, 1, 17, 3) |
 | tcn, dilated | ``keypoints`` (N, T, 17, 2), T >= RF | ``keypoints_3d`` (N, T - RF + 1, 17, 3) |
@@ -91,6 +92,73 @@ class RTMDetExport(nn.Module):
         return boxes, scores
 
 
+class _NonMaxSuppression(torch.autograd.Function):
+    """ONNX NonMaxSuppression (opset 11+): boxes (B, A, 4) xyxy, scores (B, C, A) -> selected (K, 3) int64 rows
+    [batch, class, box]. The eager forward is a plain reference used only while tracing and in tests."""
+
+    @staticmethod
+    def forward(ctx, boxes, scores, max_per_class: int, iou_thr: float, score_thr: float):  # noqa: D401
+        rows = []
+        for b in range(boxes.shape[0]):
+            for c in range(scores.shape[1]):
+                sc = scores[b, c]
+                idx = torch.nonzero(sc > score_thr).flatten()
+                idx = idx[torch.argsort(sc[idx], descending=True, stable=True)]
+                keep = []
+                while idx.numel() and len(keep) < max_per_class:
+                    i = idx[0]
+                    keep.append(int(i))
+                    if idx.numel() == 1:
+                        break
+                    bi, rest = boxes[b, i], boxes[b, idx[1:]]
+                    iw = (torch.minimum(bi[2], rest[:, 2]) - torch.maximum(bi[0], rest[:, 0])).clamp(min=0)
+                    ih = (torch.minimum(bi[3], rest[:, 3]) - torch.maximum(bi[1], rest[:, 1])).clamp(min=0)
+                    inter = iw * ih
+                    area = lambda x: (x[..., 2] - x[..., 0]) * (x[..., 3] - x[..., 1])  # noqa: E731
+                    iou = inter / (area(bi) + area(rest) - inter).clamp(min=1e-12)
+                    idx = idx[1:][iou <= iou_thr]
+                rows += [[b, c, k] for k in keep]
+        return torch.tensor(rows, dtype=torch.int64).reshape(-1, 3)
+
+    @staticmethod
+    def symbolic(g, boxes, scores, max_per_class, iou_thr, score_thr):
+        const = lambda v, dt: g.op("Constant", value_t=torch.tensor([v], dtype=dt))  # noqa: E731
+        return g.op("NonMaxSuppression", boxes, scores, const(max_per_class, torch.int64),
+                    const(iou_thr, torch.float32), const(score_thr, torch.float32), center_point_box_i=0)
+
+
+class RTMDetNMSExport(nn.Module):
+    """RTMDet + decoding + in-graph NMS -> mmdeploy-style ``dets`` (B, keep_top_k, 5) [x1, y1, x2, y2, score] in
+    input pixels and ``labels`` (B, keep_top_k) int64; unused rows have score 0 and label -1."""
+
+    def __init__(self, decoder: RTMDetExport, iou_thr: float, score_thr: float, keep_top_k: int,
+                 max_per_class: int = 200) -> None:
+        super().__init__()
+        self.decoder = decoder
+        self.iou_thr, self.score_thr = float(iou_thr), float(score_thr)
+        self.keep_top_k, self.max_per_class = int(keep_top_k), int(max_per_class)
+
+    def forward(self, x: torch.Tensor):
+        boxes, scores = self.decoder(x)  # (B, A, 4), (B, A, C)
+        sel = _NonMaxSuppression.apply(boxes, scores.transpose(1, 2), self.max_per_class, self.iou_thr,
+                                       self.score_thr)
+        b, c, i = sel[:, 0], sel[:, 1], sel[:, 2]
+        det_boxes = boxes[b, i]  # (K, 4)
+        det_scores = scores[b, i, c]  # (K,)
+        k = self.keep_top_k
+        pad_scores = torch.cat([det_scores, torch.full((k,), -1.0)])
+        pad_batch = torch.cat([b, torch.full((k,), -1, dtype=torch.int64)])
+        pad_boxes = torch.cat([det_boxes, torch.zeros(k, 4)])
+        pad_labels = torch.cat([c, torch.full((k,), -1, dtype=torch.int64)])
+        batch_ids = torch.arange(x.shape[0], dtype=torch.int64)[:, None]
+        masked = torch.where(pad_batch[None, :] == batch_ids, pad_scores[None, :], torch.full_like(pad_scores, -1.0))
+        top, idx = torch.topk(masked, k, dim=1)  # (B, k)
+        valid = top > 0
+        dets = torch.cat([pad_boxes[idx], top.clamp(min=0)[..., None]], -1) * valid[..., None]
+        labels = torch.where(valid, pad_labels[idx], torch.full_like(idx, -1))
+        return dets, labels
+
+
 def _detector_metadata(model: nn.Module, variant: str, input_hw: Tuple[int, int], num_classes: int) -> Dict[str, str]:
     test_cfg = PERSON_TEST_CFG if num_classes == 1 else COCO_TEST_CFG
     return {
@@ -101,7 +169,7 @@ def _detector_metadata(model: nn.Module, variant: str, input_hw: Tuple[int, int]
     }
 
 
-def _build(family: str, state_dict, arch: Optional[str], form: Optional[str], source: Path):
+def _build(family: str, state_dict, arch: Optional[str], form: Optional[str], source: Path, nms: bool = False):
     """-> (module to export, input name, example input, output names, dynamic axes, metadata)."""
     if family == "rtmdet":
         from .models import rtmdet
@@ -113,6 +181,11 @@ def _build(family: str, state_dict, arch: Optional[str], form: Optional[str], so
         module = RTMDetExport(model, input_hw).eval()
         example = torch.zeros(1, 3, *input_hw)
         meta = _detector_metadata(model, variant, input_hw, num_classes)
+        if nms:
+            module = RTMDetNMSExport(module, float(meta["nms_iou_thr"]), float(meta["score_thr"]),
+                                     int(meta["max_per_img"])).eval()
+            meta["output_format"] = "dets_labels"
+            return module, "input", example, ["dets", "labels"], meta
         return module, "input", example, ["boxes", "scores"], meta
     if family == "rtmpose":
         from .models import rtmpose
@@ -151,9 +224,6 @@ def export_onnx(checkpoint: PathLike, output: PathLike, arch: Optional[str] = No
                 batch: Union[str, int] = "dynamic", nms: bool = False, form: Optional[str] = None) -> Path:
     """Export an official checkpoint to ONNX; returns the written path. See the module docstring."""
     src, out = Path(checkpoint), Path(output)
-    if nms:
-        raise Pose3DError("--nms (in-graph NonMaxSuppression) is not implemented yet; export without it "
-                          "(the runtime does NMS on the host)")
     if form is not None and form not in ("strided", "dilated"):
         raise Pose3DError(f"--form must be 'strided' or 'dilated', got {form!r}")
     if not (batch == "dynamic" or (isinstance(batch, int) and batch >= 1)):
@@ -163,7 +233,9 @@ def export_onnx(checkpoint: PathLike, output: PathLike, arch: Optional[str] = No
     family = detect_family(state_dict)
     if form is not None and family not in ("tcn", "videopose3d_original"):
         raise Pose3DError(f"{src}: --form applies to lifters only; this is a {family} checkpoint")
-    module, in_name, example, out_names, meta = _build(family, state_dict, arch, form, src)
+    if nms and family != "rtmdet":
+        raise Pose3DError(f"{src}: --nms applies to detectors only; this is a {family} checkpoint")
+    module, in_name, example, out_names, meta = _build(family, state_dict, arch, form, src, nms=nms)
     if isinstance(batch, int):
         example = example.expand(batch, *example.shape[1:]).contiguous()
     dynamic: Dict[str, Dict[int, str]] = {}

@@ -162,3 +162,36 @@ def test_metadata_is_what_the_runtime_reads(exported):
     lift = load_engine(str(exported["videopose3d_243f_supv_cpn_ft"]))
     assert lift.metadata["receptive_field"] == "243" and lift.metadata["form"] == "strided"
     EngineLifter(lift)
+
+
+def test_in_graph_nms_export_matches_host_nms(checkpoints, exported, tmp_path):
+    """``nms=True``: mmdeploy-style dets/labels equal host NMS (no clipping, as mmdeploy) on the decoded export,
+    per image of a batch of 2; the runtime Detector consumes the file."""
+    from pose3d_rt.boxes import batched_nms
+    from pose3d_rt.detector import Detector
+    from pose3d_rt.engines import load_engine
+    from pose3d_rt.export import export_onnx
+    from pose3d_rt.export.lint import lint_onnx
+
+    path = export_onnx(checkpoints["rtmdet_nano_person"], tmp_path / "nms.onnx", nms=True)
+    assert lint_onnx(path) == []
+    _, x = _det_input("rtmdet_nano_person", "video_f018")
+    x2 = np.ascontiguousarray(np.concatenate([x, x[:, :, ::-1]]))
+    dets, labels = _session(path).run(["dets", "labels"], {"input": x2})
+    boxes, scores = _session(exported["rtmdet_nano_person"]).run(["boxes", "scores"], {"input": x2})
+    assert dets.shape == (2, 100, 5) and labels.shape == (2, 100)
+    for k in range(2):
+        m = scores[k, :, 0] > 0.05
+        keep = batched_nms(boxes[k][m], scores[k, :, 0][m], None, iou_thr=0.6, max_num=100)
+        n = int((dets[k, :, 4] > 0).sum())
+        assert n == len(keep) > 0
+        np.testing.assert_allclose(dets[k, :n, :4], boxes[k][m][keep], atol=1e-3)
+        np.testing.assert_allclose(dets[k, :n, 4], scores[k, :, 0][m][keep], atol=1e-6)
+        assert (labels[k, :n] == 0).all() and (labels[k, n:] == -1).all()
+    import cv2
+
+    frame = cv2.imread(str(FIXTURES / "inputs" / "frames" / "frame_018.png"))  # 640x384 -> 320x192, factor 0.5
+    res = Detector(load_engine(str(path)))(frame)
+    n = int((dets[0, :, 4] > 0.05).sum())
+    assert len(res) == n
+    np.testing.assert_allclose(res.boxes, dets[0, :n, :4] / 0.5, atol=1e-3)
