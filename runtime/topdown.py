@@ -162,13 +162,28 @@ def image_to_crop(points: np.ndarray, centers: np.ndarray, scales: np.ndarray, i
     return (p - c + 0.5 * s) / s * np.asarray(input_size, np.float64)
 
 
+def _opencv_inverse(matrix: np.ndarray) -> np.ndarray:
+    """The inverse affine exactly as ``cv2.warpAffine`` computes it (same operations, same order, float64)."""
+    m = [float(v) for v in np.asarray(matrix, np.float64).reshape(6)]
+    d = m[0] * m[4] - m[1] * m[3]
+    d = 1.0 / d if d != 0 else 0.0
+    a11, a22 = m[4] * d, m[0] * d
+    m[0], m[4] = a11, a22
+    m[1] *= -d
+    m[3] *= -d
+    b1 = -m[0] * m[2] - m[1] * m[5]
+    b2 = -m[3] * m[2] - m[4] * m[5]
+    m[2], m[5] = b1, b2
+    return np.array(m, np.float64)
+
+
 def fixed_point_maps(matrix: np.ndarray, output_size: SizeWH) -> Tuple[np.ndarray, np.ndarray]:
     """``cv2.remap`` maps (``CV_16SC2`` integer source pixel, ``CV_16UC1`` 1/32-pixel interpolation-table index)
     reproducing the source coordinates OpenCV 4.x's ``warpAffine(INTER_LINEAR)`` computes for an image -> crop
     ``matrix`` (2, 3): the inverse matrix, ``round(m * 1024)`` per row/column term plus the rounding delta,
     shifted to 1/32 pixel."""
     w, h = output_size
-    m = invert_affine(matrix).reshape(6)
+    m = _opencv_inverse(matrix)
     x = np.arange(w, dtype=np.float64)
     y = np.arange(h, dtype=np.float64)
     adelta = np.rint(m[0] * x * _AB_SCALE).astype(np.int64)
