@@ -1,0 +1,478 @@
+"""Model zoo: the alias data file, look-ups, and the downloader against a local HTTP server (127.0.0.1 only)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import re
+import threading
+from dataclasses import dataclass, field, fields, replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import pytest
+from pose3d_rt import models, zoo
+from pose3d_rt.engines.errors import ModelError
+from pose3d_rt.errors import InputError
+
+ZOO_JSON = Path(zoo.__file__).parent / "data" / "models.json"
+BODY_SIZE = 200_000
+
+# The reference invocation of the demo (demo_flow.md, first table): the zoo's defaults must be exactly these.
+SEED_URLS = {
+    "detector": "https://download.openmmlab.com/mmpose/v1/projects/rtmpose/"
+                "rtmdet_m_8xb32-100e_coco-obj365-person-235e8209.pth",
+    "pose2d": "https://download.openmmlab.com/mmpose/v1/projects/rtmposev1/"
+              "rtmpose-m_simcc-body7_pt-body7_420e-256x192-e48f03d0_20230504.pth",
+    "lifter": "https://download.openmmlab.com/mmpose/body3d/videopose/"
+              "videopose_h36m_243frames_fullconv_supervised_cpn_ft-88f5abbb_20210527.pth",
+}
+
+
+# ------------------------------------------------------------------------------------------- local HTTP server
+
+
+@dataclass
+class ServerState:
+    files: Dict[str, bytes] = field(default_factory=dict)
+    requests: List[Dict[str, Optional[str]]] = field(default_factory=list)
+    truncate_at: Optional[int] = None  # bytes of the body to send before closing the connection
+    truncate_times: int = 0  # how many (next) responses to truncate; -1 = always
+    drop_times: int = 0  # how many (next) requests to answer by closing the connection without a response
+    status_queue: List[int] = field(default_factory=list)  # statuses to answer the next requests with
+    ignore_range: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _make_handler(state: ServerState):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.0"  # one request per connection: closing = end of the body
+
+        def log_message(self, *args):  # keep pytest output clean
+            pass
+
+        def do_GET(self):  # noqa: N802 (http.server API)
+            with state.lock:
+                state.requests.append({"path": self.path, "range": self.headers.get("Range")})
+                if state.drop_times:
+                    state.drop_times -= 1
+                    return  # no status line at all: the client sees the connection closed
+                status = state.status_queue.pop(0) if state.status_queue else None
+                truncate = state.truncate_times != 0 and state.truncate_at is not None
+                if truncate and state.truncate_times > 0:
+                    state.truncate_times -= 1
+            if status is not None:
+                self.send_error(status)
+                return
+            body = state.files.get(self.path.lstrip("/"))
+            if body is None:
+                self.send_error(404)
+                return
+            start = 0
+            m = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "")
+            if m and not state.ignore_range:
+                start = int(m.group(1))
+                if start >= len(body):
+                    self.send_response(416)
+                    self.send_header("Content-Range", f"bytes */{len(body)}")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                self.send_response(206)
+                self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+            else:
+                self.send_response(200)
+            payload = body[start:]
+            self.send_header("Content-Length", str(len(payload)))
+            self.send_header("Content-Type", "application/octet-stream")
+            self.end_headers()
+            if truncate:
+                payload = payload[: state.truncate_at]
+            self.wfile.write(payload)
+            self.wfile.flush()
+
+    return Handler
+
+
+@pytest.fixture
+def server():
+    """``(base_url, state)`` of a fresh HTTP server on 127.0.0.1 with an ephemeral port."""
+    state = ServerState()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(state))
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", state
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path, monkeypatch) -> Path:
+    """Point the cache at a tmp dir and make sure no proxy intercepts 127.0.0.1."""
+    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    root = tmp_path / "home"
+    monkeypatch.setenv("POSE3D_RT_HOME", str(root))
+    return root
+
+
+def _blob(seed: int = 0, size: int = BODY_SIZE) -> tuple:
+    """(bytes, sha256 hex, published-style file name carrying the sha256 prefix)."""
+    data = random.Random(seed).randbytes(size)
+    digest = hashlib.sha256(data).hexdigest()
+    return data, digest, f"model_{seed}-{digest[:8]}_20240101.pth"
+
+
+def _fetch(target, **kw):
+    kw.setdefault("progress", False)
+    kw.setdefault("backoff", 0.0)
+    kw.setdefault("timeout", 5)
+    return zoo.fetch(target, **kw)
+
+
+def _leftovers(home: Path, name: str) -> List[str]:
+    d = home / "checkpoints"
+    return sorted(p.name for p in d.glob(name + "*") if not p.name.endswith(".lock")) if d.exists() else []
+
+
+# ------------------------------------------------------------------------------------------------ downloader
+
+
+def test_fetch_success_then_cached(server, home):
+    base, state = server
+    data, digest, name = _blob(1)
+    state.files[name] = data
+    out = _fetch(f"{base}/{name}")
+    assert out == home / "checkpoints" / name
+    assert out.read_bytes() == data
+    assert hashlib.sha256(out.read_bytes()).hexdigest() == digest
+    assert len(state.requests) == 1 and state.requests[0]["range"] is None
+    assert _leftovers(home, name) == [name]  # no .part left behind
+    again = _fetch(f"{base}/{name}")
+    assert again == out and len(state.requests) == 1  # served from the cache, no request
+    assert zoo.path(f"{base}/{name}") == out
+
+
+def test_fetch_alias_through_entry(server, home, monkeypatch):
+    base, state = server
+    data, digest, name = _blob(2)
+    state.files[name] = data
+    entry = replace(zoo.get("rtmpose-t"), url=f"{base}/{name}", mirrors=(), file_name=name, sha256_prefix=digest[:8])
+    monkeypatch.setattr(zoo, "_registry", lambda: {"rtmpose-t": entry})
+    assert zoo.path("rtmpose-t") == home / "checkpoints" / name
+    out = _fetch("rtmpose-t")
+    assert out.read_bytes() == data
+    assert zoo.resolve_model("RTMPose-T", "pose2d", progress=False) == out  # aliases are case-insensitive
+    assert len(state.requests) == 1
+
+
+def test_404_is_a_clear_error_without_retries(server, home):
+    base, state = server
+    _, _, name = _blob(3)
+    url = f"{base}/{name}"
+    with pytest.raises(ModelError, match=re.escape(f"{url}: HTTP 404 Not Found")):
+        _fetch(url, retries=3)
+    assert len(state.requests) == 1
+    assert _leftovers(home, name) == []
+
+
+def test_5xx_and_dropped_connection_are_retried(server, home):
+    base, state = server
+    data, _, name = _blob(4)
+    state.files[name] = data
+    state.status_queue = [503, 500]
+    state.drop_times = 0
+    out = _fetch(f"{base}/{name}", retries=3)
+    assert out.read_bytes() == data and len(state.requests) == 3
+
+    data2, _, name2 = _blob(5)
+    state.files[name2] = data2
+    state.drop_times = 1
+    out2 = _fetch(f"{base}/{name2}", retries=1)
+    assert out2.read_bytes() == data2
+    assert len(state.requests) == 5
+
+
+def test_5xx_forever_gives_up(server, home):
+    base, state = server
+    data, _, name = _blob(6)
+    state.files[name] = data
+    state.status_queue = [503] * 10
+    with pytest.raises(ModelError, match=r"HTTP 503 Service Unavailable \(gave up after 3 attempts\)"):
+        _fetch(f"{base}/{name}", retries=2)
+    assert len(state.requests) == 3
+    assert not (home / "checkpoints" / name).exists()
+
+
+def test_truncated_body_resumes_with_range(server, home):
+    base, state = server
+    data, _, name = _blob(7)
+    state.files[name] = data
+    state.truncate_at, state.truncate_times = 70_000, 1
+    out = _fetch(f"{base}/{name}", retries=2)
+    assert out.read_bytes() == data
+    assert [r["range"] for r in state.requests] == [None, "bytes=70000-"]
+
+
+def test_truncated_body_forever_is_an_error_and_no_final_file(server, home):
+    base, state = server
+    data, _, name = _blob(8)
+    state.files[name] = data
+    state.truncate_at, state.truncate_times = 1000, -1
+    with pytest.raises(ModelError, match=r"truncated body: received 1000 of \d+ bytes \(gave up after 3 attempts\)"):
+        _fetch(f"{base}/{name}", retries=2)
+    assert len(state.requests) == 3
+    # every retry resumed where the previous one stopped
+    assert [r["range"] for r in state.requests] == [None, "bytes=1000-", "bytes=2000-"]
+    assert not (home / "checkpoints" / name).exists()
+    part = home / "checkpoints" / (name + ".part")
+    assert part.read_bytes() == data[:3000]  # kept for a later resume, never under the final name
+
+
+def test_wrong_hash_deletes_the_download(server, home):
+    base, state = server
+    data, digest, _ = _blob(9)
+    wrong = "0badf00d" if not digest.startswith("0badf00d") else "deadbeef"
+    name = f"model-{wrong}_20240101.pth"
+    state.files[name] = data
+    with pytest.raises(ModelError) as info:
+        _fetch(f"{base}/{name}")
+    msg = str(info.value)
+    assert f"expected a hash starting with {wrong}" in msg and digest in msg
+    assert _leftovers(home, name) == []
+    assert len(state.requests) == 1
+
+
+def test_resume_from_existing_part(server, home):
+    base, state = server
+    data, _, name = _blob(10)
+    state.files[name] = data
+    cache = home / "checkpoints"
+    cache.mkdir(parents=True)
+    (cache / (name + ".part")).write_bytes(data[:50_000])
+    out = _fetch(f"{base}/{name}")
+    assert out.read_bytes() == data
+    assert [r["range"] for r in state.requests] == ["bytes=50000-"]
+    assert _leftovers(home, name) == [name]
+
+
+def test_stale_part_with_wrong_bytes_restarts_once(server, home):
+    base, state = server
+    data, _, name = _blob(11)
+    state.files[name] = data
+    cache = home / "checkpoints"
+    cache.mkdir(parents=True)
+    (cache / (name + ".part")).write_bytes(b"\0" * 50_000)  # not the file's first bytes
+    out = _fetch(f"{base}/{name}")
+    assert out.read_bytes() == data
+    assert [r["range"] for r in state.requests] == ["bytes=50000-", None]
+
+
+def test_complete_part_and_server_without_range_support(server, home):
+    base, state = server
+    data, _, name = _blob(12)
+    state.files[name] = data
+    cache = home / "checkpoints"
+    cache.mkdir(parents=True)
+    (cache / (name + ".part")).write_bytes(data)  # finished but never renamed: the server answers 416
+    assert _fetch(f"{base}/{name}").read_bytes() == data
+    assert [r["range"] for r in state.requests] == [f"bytes={len(data)}-"]
+
+    data2, _, name2 = _blob(13)
+    state.files[name2] = data2
+    state.ignore_range = True  # a 200 with the whole body: the .part is rewritten, not appended to
+    (cache / (name2 + ".part")).write_bytes(data2[:30_000])
+    assert _fetch(f"{base}/{name2}").read_bytes() == data2
+
+
+def test_corrupt_cached_file_is_downloaded_again(server, home):
+    base, state = server
+    data, _, name = _blob(14)
+    state.files[name] = data
+    cache = home / "checkpoints"
+    cache.mkdir(parents=True)
+    (cache / name).write_bytes(data[:-1] + b"x")
+    assert _fetch(f"{base}/{name}").read_bytes() == data
+    assert len(state.requests) == 1
+
+
+def test_url_without_hash_in_name_is_not_verified(server, home):
+    base, state = server
+    data, _, _ = _blob(15)
+    state.files["weights.pth"] = data
+    assert _fetch(f"{base}/weights.pth").read_bytes() == data
+
+
+def test_mirror_is_tried_after_404(server, home):
+    base, state = server
+    data, digest, name = _blob(16)
+    state.files["mirror/" + name] = data
+    entry = replace(zoo.get("rtmdet-m-person"), url=f"{base}/gone/{name}", mirrors=(f"{base}/mirror/{name}",),
+                    file_name=name, sha256_prefix=digest[:8])
+    assert _fetch(entry).read_bytes() == data
+    assert [r["path"] for r in state.requests] == [f"/gone/{name}", f"/mirror/{name}"]
+
+
+def test_connection_refused_is_a_model_error(home):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(ModelError, match=r"network error.*gave up after 2 attempts"):
+        _fetch(f"http://127.0.0.1:{port}/x-0123abcd.pth", retries=1)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("rtmdet_m_8xb32-100e_coco-obj365-person-235e8209.pth", "235e8209"),
+        ("rtmpose-m_simcc-body7_pt-body7_420e-256x192-e48f03d0_20230504.pth", "e48f03d0"),
+        ("videopose_h36m_243frames_fullconv_supervised_cpn_ft-88f5abbb_20210527.pth", "88f5abbb"),
+        ("model-12345678_20230504.pth", "12345678"),  # all digits, but followed by the date: a hash
+        ("model-20230504.pth", None),  # looks like a date, not taken as a hash
+        ("model.pth", None),
+        ("model-ABCDEF12.pth", None),  # published prefixes are lower-case
+    ],
+)
+def test_expected_prefix_from_name(name, expected):
+    assert zoo.expected_prefix_from_name(name) == expected
+
+
+# ------------------------------------------------------------------------------------------ look-up and resolve
+
+
+def test_get_and_close_matches():
+    e = zoo.get("rtmpose-m")
+    assert (e.role, e.family, e.input_size, e.sha256_prefix) == ("pose2d", "rtmpose", (192, 256), "e48f03d0")
+    assert zoo.get("VideoPose3D-243F-SUPV-CPN-FT").receptive_field == 243
+    with pytest.raises(InputError, match=r"unknown model alias 'rtmpose_m'; did you mean 'rtmpose-m'"):
+        zoo.get("rtmpose_m")
+    with pytest.raises(InputError, match=r"unknown model alias 'zzz' \(known aliases: .*human3d"):
+        zoo.get("zzz")
+
+
+def test_list_models_and_defaults():
+    roles = {r: zoo.list_models(r) for r in zoo.ROLES}
+    assert sum(len(v) for v in roles.values()) == len(zoo.list_models())
+    assert all(e.role == r for r, es in roles.items() for e in es)
+    assert [e.alias for e in zoo.list_models("2D pose model")] == [e.alias for e in roles["pose2d"]]
+    assert {r: zoo.get(a).url for r, a in zoo.defaults().items()} == SEED_URLS
+    assert [e.alias for e in zoo.list_models() if e.default] == list(zoo.defaults().values())
+    assert zoo.default_alias("lifter") == "videopose3d-243f-supv-cpn-ft"
+    with pytest.raises(InputError, match="unknown model role 'segmenter'"):
+        zoo.list_models("segmenter")
+
+
+def test_cache_home_is_the_models_one(home):
+    assert zoo.cache_home is models.cache_home
+    assert zoo.cache_home() == home
+    assert zoo.path("rtmdet-m-person") == home / "checkpoints" / "rtmdet_m_8xb32-100e_coco-obj365-person-235e8209.pth"
+
+
+def test_resolve_model_paths_and_errors(tmp_path, server, home):
+    base, state = server
+    f = tmp_path / "det.onnx"
+    f.write_bytes(b"x")
+    assert zoo.resolve_model(f, "detector") == f
+    assert zoo.resolve_model(str(f), "detector") == f
+    data, _, name = _blob(17)
+    state.files[name] = data
+    assert zoo.resolve_model(f"{base}/{name}", "lifter", progress=False, backoff=0.0).read_bytes() == data
+
+    with pytest.raises(InputError, match=r"^alias 'rtmpose-m' is a pose2d model, not a detector; "
+                                         r"detector aliases: rtmdet-m-person \(default\), rtmdet-nano-person$"):
+        zoo.resolve_model("rtmpose-m", "detector")
+    with pytest.raises(InputError, match="alias 'rtmdet-nano-person' is a detector model, not a lifter"):
+        zoo.resolve_model("rtmdet-nano-person", "lifter")
+    with pytest.raises(ModelError, match="'human3d'.*not yet supported"):
+        zoo.resolve_model("human3d", "lifter")
+    with pytest.raises(InputError, match=r"'missing\.onnx' given for the pose2d: no such file\. Specify a model as"):
+        zoo.resolve_model("missing.onnx", "pose2d")
+    with pytest.raises(InputError, match=r"'rtmdet-m' given for the detector: not an existing file, an http\(s\) "
+                                         r"URL or a known model alias\. Did you mean 'rtmdet-m-person'\?"):
+        zoo.resolve_model("rtmdet-m", "detector")
+    assert len(state.requests) == 1  # no error case reached the network
+
+
+def test_fetch_and_export_wires_fetch_to_export_cached(server, home, monkeypatch):
+    base, state = server
+    data, digest, name = _blob(18)
+    state.files[name] = data
+    entry = replace(zoo.get("videopose3d-27f-supv"), url=f"{base}/{name}", mirrors=(), file_name=name,
+                    sha256_prefix=digest[:8])
+    calls = []
+    monkeypatch.setattr(models, "export_cached", lambda ckpt, role, opts=None: calls.append((ckpt, role, opts)) or
+                        Path(str(ckpt) + ".onnx"))
+    out = zoo.fetch_and_export(entry, {"form": "strided"}, progress=False)
+    assert calls == [(home / "checkpoints" / name, "lifter", {"form": "strided"})]
+    assert out == home / "checkpoints" / (name + ".onnx")
+    with pytest.raises(ModelError, match="not yet supported"):
+        zoo.fetch_and_export("human3d")
+
+
+# ------------------------------------------------------------------------------------------- data file integrity
+
+
+def test_data_file_integrity():
+    doc = json.loads(ZOO_JSON.read_text(encoding="utf-8"))
+    entries = doc["models"]
+    documented = set(doc["fields"])
+    dataclass_fields = {f.name for f in fields(zoo.ZooEntry)} - {"default"}
+    assert documented == dataclass_fields
+    aliases = [e["alias"] for e in entries]
+    assert len({a.lower() for a in aliases}) == len(aliases), "aliases must be unique (case-insensitively)"
+    for e in entries:
+        assert set(e) == documented, e["alias"]
+        assert e["role"] in zoo.ROLES, e["alias"]
+        prefix = e["sha256_prefix"]
+        assert re.fullmatch(r"[0-9a-f]{8}", prefix), e["alias"]
+        assert zoo.expected_prefix_from_name(e["file_name"]) == prefix, e["alias"]
+        for url in [e["url"], *e["mirrors"]]:
+            assert url.startswith("https://download.openmmlab.com/"), e["alias"]
+            assert url.rsplit("/", 1)[1] == e["file_name"] and prefix in url, e["alias"]
+        assert isinstance(e["verified"], bool) and isinstance(e["supported"], bool)
+        assert e["licence"], e["alias"]
+        if e["role"] == "lifter":
+            assert e["receptive_field"] >= 1 and e["input_size"] == [e["receptive_field"], 17], e["alias"]
+        else:
+            assert e["receptive_field"] is None and len(e["input_size"]) == 2, e["alias"]
+        if e["family"] == "videopose3d":
+            assert "CC BY-NC 4.0" in e["licence"] and zoo.get(e["alias"]).non_commercial
+        if e["family"] in ("rtmdet", "rtmpose"):
+            assert e["licence"].startswith("Apache-2.0") and not zoo.get(e["alias"]).non_commercial
+    assert set(doc["defaults"]) == set(zoo.ROLES)
+    by_alias = {e["alias"]: e for e in entries}
+    for role, alias in doc["defaults"].items():
+        assert by_alias[alias]["role"] == role and by_alias[alias]["supported"]
+    human3d = by_alias["human3d"]
+    assert (human3d["role"], human3d["family"], human3d["supported"]) == ("lifter", "motionbert", False)
+
+
+def test_data_file_variants_match_the_specs():
+    """The variants the specs list (rtmdet.md §1, rtmpose.md §1, lifter.md §1) are all present, with their
+    receptive fields (= 3**num_stages of the TCN: kernel sizes all 3) and input sizes."""
+    by_variant = {(e.family, e.variant): e for e in zoo.list_models()}
+    assert by_variant[("rtmdet", "nano-person-320")].input_size == (320, 320)
+    assert by_variant[("rtmdet", "m-person-640")].input_size == (640, 640)
+    expected_pose = {("t", "256x192"), ("s", "256x192"), ("m", "256x192"), ("l", "256x192"), ("m", "384x288"),
+                     ("l", "384x288"), ("x", "384x288")}
+    pose = {tuple(e.variant.split("-body7-")) for e in zoo.list_models("pose2d")}
+    assert pose == expected_pose
+    for e in zoo.list_models("pose2d"):
+        h, w = (int(v) for v in e.variant.rsplit("-", 1)[1].split("x"))
+        assert e.input_size == (w, h) and f"-{h}x{w}-" in e.file_name
+    lifters = {e.variant: e.receptive_field for e in zoo.list_models("lifter") if e.family == "videopose3d"}
+    assert lifters == {"1f-supv-cpn-ft": 1, "27f-supv": 27, "81f-supv": 81, "243f-supv": 243,
+                       "243f-supv-cpn-ft": 243, "27f-semi-supv": 27, "27f-semi-supv-cpn-ft": 27}
+    for e in zoo.list_models("lifter"):
+        if e.family == "videopose3d":
+            assert f"_{e.receptive_field}frame" in e.file_name
+    assert all(os.path.basename(e.url) == e.file_name for e in zoo.list_models())
