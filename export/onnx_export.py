@@ -169,7 +169,8 @@ def _detector_metadata(model: nn.Module, variant: str, input_hw: Tuple[int, int]
     }
 
 
-def _build(family: str, state_dict, arch: Optional[str], form: Optional[str], source: Path, nms: bool = False):
+def _build(family: str, state_dict, arch: Optional[str], form: Optional[str], source: Path, nms: bool = False,
+           causal: Optional[bool] = None):
     """-> (module to export, input name, example input, output names, dynamic axes, metadata)."""
     if family == "rtmdet":
         from .models import rtmdet
@@ -209,7 +210,8 @@ def _build(family: str, state_dict, arch: Optional[str], form: Optional[str], so
         from .models import tcn
 
         order = tcn.guess_input_joint_order(source.name, family)
-        model, variant = tcn.load_model(state_dict, arch=arch, form=form or "strided", input_joint_order=order)
+        model, variant = tcn.load_model(state_dict, arch=arch, form=form or "strided", input_joint_order=order,
+                                        **({} if causal is None else {"causal": bool(causal)}))
         rf = int(model.receptive_field)
         t = rf if (form or "strided") == "strided" else rf + 16
         example = torch.zeros(1, t, model.num_joints, 2)
@@ -221,7 +223,8 @@ def _build(family: str, state_dict, arch: Optional[str], form: Optional[str], so
 
 
 def export_onnx(checkpoint: PathLike, output: PathLike, arch: Optional[str] = None, opset: int = 17,
-                batch: Union[str, int] = "dynamic", nms: bool = False, form: Optional[str] = None) -> Path:
+                batch: Union[str, int] = "dynamic", nms: bool = False, form: Optional[str] = None,
+                causal: Optional[bool] = None) -> Path:
     """Export an official checkpoint to ONNX; returns the written path. See the module docstring."""
     src, out = Path(checkpoint), Path(output)
     if form is not None and form not in ("strided", "dilated"):
@@ -235,7 +238,9 @@ def export_onnx(checkpoint: PathLike, output: PathLike, arch: Optional[str] = No
         raise Pose3DError(f"{src}: --form applies to lifters only; this is a {family} checkpoint")
     if nms and family != "rtmdet":
         raise Pose3DError(f"{src}: --nms applies to detectors only; this is a {family} checkpoint")
-    module, in_name, example, out_names, meta = _build(family, state_dict, arch, form, src, nms=nms)
+    if causal and family not in ("tcn", "videopose3d_original"):
+        raise Pose3DError(f"{src}: --causal applies to lifters only; this is a {family} checkpoint")
+    module, in_name, example, out_names, meta = _build(family, state_dict, arch, form, src, nms=nms, causal=causal)
     if isinstance(batch, int):
         example = example.expand(batch, *example.shape[1:]).contiguous()
     dynamic: Dict[str, Dict[int, str]] = {}

@@ -13,6 +13,7 @@ Interrupting (Ctrl-C, a crash, a broken input) leaves a valid JSON and a playabl
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -64,6 +65,19 @@ def output_paths(info: VideoInfo, spec: str, output_root: Path) -> Dict[str, Pat
         )
     return {"vis": vis, "json": output_root / f"results_{info.name}.json",
             "npz": output_root / f"results_{info.name}.npz"}
+
+
+def write_image_atomic(path: Path, image: np.ndarray) -> None:
+    """Encode to a temporary file beside ``path`` and rename it: never a half-written image."""
+    tmp = path.with_name(f".{path.stem}.part{path.suffix}")
+    try:
+        ok = cv2.imwrite(str(tmp), image)
+    except cv2.error:
+        ok = False
+    if not ok:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"{path}: cannot write the image (unsupported extension or unwritable folder)")
+    os.replace(tmp, path)
 
 
 def check_output_root(output_root: Path) -> None:
@@ -153,8 +167,12 @@ class VideoSink:
 
 
 def run(pipeline_factory, input_spec: str, *, output_root: Optional[str] = None, save_predictions: bool = False,
-        save_npz: bool = False, show: bool = False, visualizer=None, progress: bool = True) -> RunSummary:
-    """Probe ``input_spec`` first, then build the pipeline (``pipeline_factory()``), stream, write outputs."""
+        save_npz: bool = False, show: bool = False, visualizer=None, progress: bool = True,
+        show_interval: float = 0.0) -> RunSummary:
+    """Probe ``input_spec`` first, then build the pipeline (``pipeline_factory()``), stream, write outputs.
+
+    ``show_interval``: seconds each shown frame is held (the demo's ``--show-interval``; 0 = as fast as possible).
+    """
     src: FrameSource = open_source(input_spec)  # fails before any model is loaded
     info = src.info
     root = Path(output_root) if output_root else None
@@ -211,12 +229,10 @@ def run(pipeline_factory, input_spec: str, *, output_root: Optional[str] = None,
                     if video is not None:
                         video.write(canvas)
                     elif root is not None and info.is_image:
-                        ok = cv2.imwrite(str(paths["vis"]), canvas)
-                        if not ok:
-                            raise InputError(f"{paths['vis']}: cannot write the image")
+                        write_image_atomic(paths["vis"], canvas)
                     if show:
                         cv2.imshow("pose3d-rt", canvas)
-                        if cv2.waitKey(1) & 0xFF in (27, ord("q")):
+                        if cv2.waitKey(max(1, math.ceil(show_interval * 1000))) & 0xFF in (27, ord("q")):
                             break
             if bar is not None:
                 bar.update(1)

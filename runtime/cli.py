@@ -4,7 +4,11 @@ Sub-commands (each has ``--help`` with examples):
 
 - ``pose3d-rt export CHECKPOINT -o OUT.onnx`` — official OpenMMLab ``.pth`` → ONNX (needs the ``[export]`` extra)
 - ``pose3d-rt build-engine X.onnx -o X.engine`` — ONNX → TensorRT plan (needs the ``[trt]`` extra and a GPU)
-- ``pose3d-rt run INPUT ...`` — the 3D pipeline on an image, a video, a folder or a camera
+- ``pose3d-rt run INPUT ...`` — the 3D pipeline on an image, a video, a folder, a URL or a camera
+- ``pose3d-rt demo DET_CONFIG DET_CKPT POSE_CONFIG POSE_CKPT LIFT_CONFIG LIFT_CKPT --input ...`` — the mmpose
+  demo's positional command line (configs read without mmengine)
+- ``pose3d-rt models list | fetch NAME | path NAME`` — the model zoo
+- ``pose3d-rt bench ...`` — per-stage and end-to-end speed against the mmpose-demo-equivalent baseline
 
 A user error (bad file, bad flag) prints one line ``pose3d-rt: error: ...`` on stderr and exits with code 2.
 """
@@ -59,10 +63,42 @@ def _positive_int(value: str) -> int:
 
 _RUN_EXAMPLES = """\
 examples:
-  pose3d-rt run video.mp4 --det rtmdet_m.onnx --pose2d rtmpose_m.onnx --lifter vp3d_243.onnx --output-root out --save-predictions
-  pose3d-rt run frames/ --det det.onnx --pose2d pose.onnx --lifter lift.onnx --output-root out --online
+  pose3d-rt run video.mp4 --output-root out --save-predictions     # default models, fetched on first use
+  pose3d-rt run video.mp4 --det rtmdet_m.onnx --pose2d rtmpose_m.onnx --lifter vp3d_243.onnx --output-root out
+  pose3d-rt run frames/ --det rtmdet-nano-person --pose2d rtmpose-t --output-root out --online
   pose3d-rt run image.jpg --det det.pth --pose2d pose.pth --lifter lift.pth --output-root out --mode mmpose
-  pose3d-rt run webcam:0 --det det.onnx --pose2d pose.onnx --lifter lift.onnx --show
+  pose3d-rt run https://example.com/clip.mp4 --output-root out --lifter none       # 2D only
+  pose3d-rt run webcam:0 --show --det-interval 3
+
+A model is a zoo alias (`pose3d-rt models list`), a path (.pth / .onnx / .engine) or an http(s) URL of a .pth.
+"""
+
+_DEMO_EXAMPLES = """\
+examples (the mmpose demo's command line with the program name changed):
+  pose3d-rt demo \\
+    demo/mmdetection_cfg/rtmdet_m_640-8xb32_coco-person.py \\
+    https://download.openmmlab.com/mmpose/v1/projects/rtmpose/rtmdet_m_8xb32-100e_coco-obj365-person-235e8209.pth \\
+    configs/body_2d_keypoint/rtmpose/body8/rtmpose-m_8xb256-420e_body8-256x192.py \\
+    https://download.openmmlab.com/mmpose/v1/projects/rtmposev1/rtmpose-m_simcc-body7_pt-body7_420e-256x192-e48f03d0_20230504.pth \\
+    configs/body_3d_keypoint/video_pose_lift/h36m/video-pose-lift_tcn-243frm-supv-cpn-ft_8xb128-200e_h36m.py \\
+    https://download.openmmlab.com/mmpose/body3d/videopose/videopose_h36m_243frames_fullconv_supervised_cpn_ft-88f5abbb_20210527.pth \\
+    --input video.mp4 --output-root vis_results --save-predictions --mode mmpose
+
+Config files are read without mmengine (never executed) for the fields that matter: detector test_cfg
+thresholds, the pose model's flip_test, the lifter's causal flag and sequence length. A config that does not
+exist locally is skipped with a warning (the checkpoint's own metadata is used). Checkpoints may be paths, URLs
+or zoo aliases.
+"""
+
+_MODELS_EXAMPLES = """\
+examples:
+  pose3d-rt models list
+  pose3d-rt models list --role lifter
+  pose3d-rt models fetch rtmpose-m            # download (resumable, hash-checked) and export to ONNX once
+  pose3d-rt models fetch --all-defaults
+  pose3d-rt models path videopose3d-243f-supv-cpn-ft
+
+Files go to $POSE3D_RT_HOME (default ~/.cache/pose3d_rt). VideoPose3D weights are CC BY-NC 4.0 (non-commercial).
 """
 
 
@@ -83,7 +119,7 @@ def add_demo_flags(p: argparse.ArgumentParser) -> None:
                    help="do not shift each 3D pose so that its lowest joint is at Z=0")
     p.add_argument("--disable-norm-pose-2d", action="store_true",
                    help="do not normalise 2D poses to the lifter dataset's mean box before lifting")
-    p.add_argument("--num-instances", type=int, default=1, help="3D skeletons drawn (negative: all; default 1)")
+    p.add_argument("--num-instances", type=int, default=1, help="3D skeletons drawn beside the frame (0: none; negative: as many as the first frame has; default 1)")
     p.add_argument("--output-root", default="", help="folder for the visualization and predictions")
     p.add_argument("--save-predictions", action="store_true", help="write results_<input>.json")
     p.add_argument("--save-npz", action="store_true", help="write results_<input>.npz (arrays)")
@@ -100,8 +136,9 @@ def add_demo_flags(p: argparse.ArgumentParser) -> None:
                    help="zero-latency lifting (frozen future) instead of exact lifting delayed by the model's context")
     p.add_argument("--mode", choices=("default", "mmpose"), default="default",
                    help="default: corrected pipeline; mmpose: reproduce the mmpose demo's numbers, quirks included")
-    p.add_argument("--flip-test", action="store_true", default=None,
-                   help="RTMPose flip test (on by default in --mode mmpose, off in default mode)")
+    p.add_argument("--flip-test", action=argparse.BooleanOptionalAction, default=None,
+                   help="RTMPose flip test (default: on in --mode mmpose, off in default mode; "
+                   "for `demo`, the pose config's flip_test)")
     p.add_argument("--det-interval", type=_positive_int, default=1,
                    help="run the detector every N frames; boxes from the tracked poses in between")
     p.add_argument("--threads", type=_positive_int, default=None, help="CPU threads per model")
@@ -161,11 +198,63 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_RUN_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("input", help="image | video | folder | URL | webcam[:N]")
-    p.add_argument("--det", required=True, help="person detector (RTMDet): .onnx, .engine or .pth")
-    p.add_argument("--pose2d", required=True, help="2D pose model (RTMPose): .onnx, .engine or .pth")
-    p.add_argument("--lifter", default=None, help="3D lifter (VideoPose3D): .onnx, .engine or .pth (omit for 2D only)")
+    p.add_argument("input", help="image | video | folder | http(s)/rtsp URL | webcam[:N]")
+    p.add_argument("--det", default=None, metavar="M",
+                   help=f"person detector (RTMDet): alias, path or URL (default {_default_alias('detector')})")
+    p.add_argument("--pose2d", default=None, metavar="M",
+                   help=f"2D pose model (RTMPose): alias, path or URL (default {_default_alias('pose2d')})")
+    p.add_argument("--lifter", default=None, metavar="M",
+                   help=f"3D lifter (VideoPose3D): alias, path or URL, or 'none' for 2D only "
+                   f"(default {_default_alias('lifter')})")
     add_demo_flags(p)
+
+    p = sub.add_parser(
+        "demo",
+        help="the mmpose demo's positional command line (configs + checkpoints)",
+        description="body3d_pose_lifter_demo.py's command line: the same positional arguments and flags. "
+        "Configs are read without mmengine; checkpoints are paths, URLs or zoo aliases.",
+        epilog=_DEMO_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("det_config", help="mmdet config of the detector (.py; may be missing locally)")
+    p.add_argument("det_checkpoint", help="detector checkpoint: path, URL or alias")
+    p.add_argument("pose_estimator_config", help="mmpose config of the 2D model (.py; may be missing locally)")
+    p.add_argument("pose_estimator_checkpoint", help="2D model checkpoint: path, URL or alias")
+    p.add_argument("pose_lifter_config", help="mmpose config of the lifter (.py; may be missing locally)")
+    p.add_argument("pose_lifter_checkpoint", help="lifter checkpoint: path, URL or alias")
+    p.add_argument("--input", type=str, default="", help="image | video | folder | URL | webcam[:N]")
+    add_demo_flags(p)
+
+    p = sub.add_parser(
+        "models",
+        help="the model zoo: list aliases, fetch (download + export), print cached paths",
+        description="Official OpenMMLab checkpoints by alias. Downloads retry, resume, check the sha256 prefix "
+        "carried in the file name and land atomically in $POSE3D_RT_HOME (default ~/.cache/pose3d_rt).",
+        epilog=_MODELS_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    msub = p.add_subparsers(dest="models_command", metavar="ACTION")
+    q = msub.add_parser("list", help="aliases, roles, licences, input sizes; * = default, [cached] = downloaded")
+    q.add_argument("--role", choices=("detector", "pose2d", "lifter"), default=None, help="only this role")
+    q = msub.add_parser("fetch", help="download a model (and export it to ONNX once)")
+    q.add_argument("names", nargs="*", metavar="NAME", help="aliases or URLs")
+    q.add_argument("--all-defaults", action="store_true", help="the three default models")
+    q.add_argument("--no-export", action="store_true", help="download only (no ONNX export)")
+    q.add_argument("--no-progress", action="store_true", help="no progress bar")
+    q = msub.add_parser("path", help="print where an alias is (or would be) cached")
+    q.add_argument("name", metavar="NAME", help="alias or URL")
+
+    from .bench import configure_parser as _bench_parser
+
+    p = sub.add_parser(
+        "bench",
+        help="per-stage and end-to-end speed, with the mmpose-demo-equivalent baseline and ratios",
+        description="Median of repeated runs per stage (detector, 2D per batch of crops, lifter per person-frame, "
+        "visualization) and end-to-end FPS, with the mmpose demo's settings as the baseline of each stage. "
+        "Results as JSON and a Markdown table.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _bench_parser(p)
     return parser
 
 
@@ -203,16 +292,57 @@ def _pipeline_options(args: argparse.Namespace) -> dict:
     )
 
 
-def _run_job(args: argparse.Namespace, det: str, pose2d: str, lifter: Optional[str]) -> int:
+def _default_alias(role: str) -> str:
+    try:
+        from . import zoo
+
+        return zoo.default_alias(role)
+    except Exception:  # the help text must never fail
+        return "?"
+
+
+def _resolve(arg: Optional[str], role: str, flag: str, progress: bool) -> Optional[str]:
+    """A model argument -> a local path (aliases and URLs fetched). ``None`` = the role's default alias."""
+    from . import zoo
+
+    if arg is None:
+        arg = zoo.default_alias(role)
+        log.info("%s: using the default model %s", flag, arg)
+    if role == "lifter" and str(arg).strip().lower() == "none":
+        return None
+    try:
+        return str(zoo.resolve_model(arg, role, progress=progress))
+    except Pose3DError as exc:
+        raise type(exc)(f"{flag}: {exc}") from None
+
+
+def _run_job(args: argparse.Namespace, det: Optional[str], pose2d: Optional[str], lifter: Optional[str],
+             flags: Sequence[str] = ("--det", "--pose2d", "--lifter"), extra_options: Optional[dict] = None,
+             check=None) -> int:
     from .app import run
     from .pipeline import Pose3DPipeline
 
     if args.save_predictions and not args.output_root:
         raise Pose3DError("--save-predictions needs --output-root")
     opts = _pipeline_options(args)
+    opts.update(extra_options or {})
+    progress = not args.no_progress
+    from . import zoo
+
+    for m, role, flag in zip((det, pose2d, lifter), ("detector", "pose2d", "lifter"), flags):
+        if m is not None and not (role == "lifter" and str(m).strip().lower() == "none"):
+            try:
+                zoo.check_model_arg(m, role)  # typos and wrong roles fail before any download
+            except Pose3DError as exc:
+                raise type(exc)(f"{flag}: {exc}") from None
 
     def factory():
-        return Pose3DPipeline(det, pose2d, lifter, device=args.device, mode=args.mode, threads=args.threads, **opts)
+        paths = [_resolve(m, role, flag, progress)
+                 for m, role, flag in zip((det, pose2d, lifter), ("detector", "pose2d", "lifter"), flags)]
+        pipe = Pose3DPipeline(*paths, device=args.device, mode=args.mode, threads=args.threads, **opts)
+        if check is not None:
+            check(pipe)
+        return pipe
 
     visualizer = None
     if args.output_root or args.show:
@@ -223,14 +353,18 @@ def _run_job(args: argparse.Namespace, det: str, pose2d: str, lifter: Optional[s
         if Visualizer is not None:
             visualizer = Visualizer(kpt_thr=args.kpt_thr, radius=args.radius, thickness=args.thickness,
                                     num_instances=args.num_instances)
+    if not args.input:
+        raise Pose3DError("no input: give an image, a video, a folder, a URL or webcam[:N]")
     summary = run(factory, args.input, output_root=args.output_root or None, save_predictions=args.save_predictions,
-                  save_npz=args.save_npz, show=args.show, visualizer=visualizer, progress=not args.no_progress)
+                  save_npz=args.save_npz, show=args.show, visualizer=visualizer, progress=progress,
+                  show_interval=args.show_interval)
     for p in (summary.video_path, summary.json_path, summary.npz_path):
         if p is not None and p.exists():
-            log.warning("wrote %s", p)
+            print(f"pose3d-rt: wrote {p}", file=sys.stderr)
     if summary.error:
         print(f"pose3d-rt: warning: {summary.error}", file=sys.stderr)
-    log.warning("%d frames, %d persons, %.1f FPS", summary.frames, summary.persons, summary.fps)
+    print(f"pose3d-rt: {summary.frames} frames, {summary.persons} person detections, {summary.fps:.1f} FPS"
+          + (" (interrupted)" if summary.interrupted else ""), file=sys.stderr)
     return 130 if summary.interrupted else 0
 
 
@@ -238,7 +372,97 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return _run_job(args, args.det, args.pose2d, args.lifter)
 
 
-_COMMANDS = {"export": _cmd_export, "build-engine": _cmd_build_engine, "run": _cmd_run}
+def _demo_options(cfgs: dict, args: argparse.Namespace) -> dict:
+    """Pipeline options taken from the configs (flags the user gave win)."""
+    out: dict = {}
+    det, pose, lift = cfgs.get("detector"), cfgs.get("pose2d"), cfgs.get("lifter")
+    if det is not None:
+        for src, dst in (("score_thr", "det_score_thr"), ("nms_iou_threshold", "det_nms_iou_thr"),
+                         ("nms_pre", "det_nms_pre"), ("max_per_img", "det_max_per_img")):
+            value = getattr(det, src)
+            if value is not None:
+                out[dst] = value
+    if pose is not None and pose.flip_test is not None and args.flip_test is None:
+        out["flip_test"] = bool(pose.flip_test)
+    if lift is not None and lift.causal is not None:
+        out["causal"] = bool(lift.causal)
+    return out
+
+
+def _demo_check(cfgs: dict):
+    """Warn where a config and the loaded model disagree (the model is what runs)."""
+
+    def check(pipe) -> None:
+        det, pose, lift = cfgs.get("detector"), cfgs.get("pose2d"), cfgs.get("lifter")
+        if det is not None and det.input_size is not None:
+            hw = tuple(pipe.detector.input_hw)
+            if (hw[1], hw[0]) != tuple(det.input_size):
+                log.warning("detector config %s says input size %s but the model takes %dx%d; using the model's",
+                            det.source, "x".join(map(str, det.input_size)), hw[1], hw[0])
+        if pose is not None and pose.input_size is not None:
+            size = getattr(pipe.pose2d, "input_size", None)
+            if size is not None and tuple(size) != tuple(pose.input_size):
+                log.warning("pose config %s says input size %s but the model takes %s; using the model's",
+                            pose.source, tuple(pose.input_size), tuple(size))
+        if lift is not None and pipe.lifter_engine is not None:
+            rf = getattr(pipe._lifter, "receptive_field", None) if pipe._lifter is not None else None
+            want = lift.seq_len if lift.seq_len and lift.seq_len > 1 else lift.receptive_field
+            if rf is not None and want is not None and int(rf) != int(want):
+                log.warning("lifter config %s says %d frames but the checkpoint's receptive field is %d; using %d",
+                            lift.source, want, rf, rf)
+
+    return check
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .configs import load_optional
+
+    cfgs = {
+        "detector": load_optional(args.det_config, "detector"),
+        "pose2d": load_optional(args.pose_estimator_config, "pose2d"),
+        "lifter": load_optional(args.pose_lifter_config, "lifter"),
+    }
+    for role, cfg in cfgs.items():
+        if cfg is not None:
+            log.info("%s config %s: %s", role, cfg.source, cfg.known())
+    return _run_job(args, args.det_checkpoint, args.pose_estimator_checkpoint, args.pose_lifter_checkpoint,
+                    flags=("det_checkpoint", "pose_estimator_checkpoint", "pose_lifter_checkpoint"),
+                    extra_options=_demo_options(cfgs, args), check=_demo_check(cfgs))
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from . import zoo
+
+    action = args.models_command
+    if action is None or action == "list":
+        entries = zoo.list_models(getattr(args, "role", None))
+        print(zoo.describe(entries))
+        return 0
+    if action == "path":
+        print(zoo.path(args.name))
+        return 0
+    names = list(args.names)
+    if args.all_defaults:
+        names += [zoo.default_alias(r) for r in ("detector", "pose2d", "lifter")]
+    if not names:
+        raise Pose3DError("models fetch: give one or more aliases or URLs, or --all-defaults")
+    for name in names:
+        if args.no_export or zoo._is_url(name):  # a bare URL has no known role to export it for
+            out = zoo.fetch(name, progress=not args.no_progress)
+        else:
+            out = zoo.fetch_and_export(name, progress=not args.no_progress)
+        print(out)
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import cmd_bench
+
+    return cmd_bench(args)
+
+
+_COMMANDS = {"export": _cmd_export, "build-engine": _cmd_build_engine, "run": _cmd_run, "demo": _cmd_demo,
+             "models": _cmd_models, "bench": _cmd_bench}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -24,7 +24,7 @@ import logging
 from collections import deque
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Deque, Iterator, List, Optional, Union
+from typing import Any, Deque, Dict, Iterator, List, Optional, Union
 
 import numpy as np
 
@@ -66,6 +66,13 @@ class PipelineOptions:
     det_interval: int = 1
     pose_box_padding: float = 1.1
     kpt_thr: float = 0.3
+    # Detector post-processing (mmdet ``model.test_cfg``); None keeps the model's own (metadata / RTMDet defaults).
+    det_score_thr: Optional[float] = None
+    det_nms_iou_thr: Optional[float] = None
+    det_nms_pre: Optional[int] = None
+    det_max_per_img: Optional[int] = None
+    # Exporting a .pth lifter: residual alignment of a causal TCN (not stored in checkpoints; from its config).
+    causal: Optional[bool] = None
 
     def validate(self, mode: str) -> None:
         if not 0.0 <= self.bbox_thr <= 1.0:
@@ -102,13 +109,18 @@ class Pose3DPipeline:
         opt = self.options
         if detector is None or pose2d is None:
             raise InputError("Pose3DPipeline needs a detector and a pose2d model")
-        self.detector = Detector(load_model(detector, "detector", device, threads))
+        self.detector = Detector(load_model(detector, "detector", device, threads), score_thr=opt.det_score_thr,
+                                 nms_iou_thr=opt.det_nms_iou_thr, nms_pre=opt.det_nms_pre,
+                                 max_per_img=opt.det_max_per_img)
         flip = opt.flip_test if opt.flip_test is not None else mode == "mmpose"
         self.pose2d = PoseEstimator(load_model(pose2d, "2D pose model", device, threads), flip_test=flip)
         self.keypoint_dataset = getattr(self.pose2d, "dataset_name", "coco")
         self.lifter_engine: Optional[Engine] = None
         if lifter is not None:
-            self.lifter_engine = load_model(lifter, "lifter", device, threads, export_options={"form": "strided"})
+            export_options: Dict[str, Any] = {"form": "strided"}
+            if opt.causal is not None:
+                export_options["causal"] = bool(opt.causal)
+            self.lifter_engine = load_model(lifter, "lifter", device, threads, export_options=export_options)
         self._lifter: Optional[Lifter] = None
         self._tracker = None
         self.reset()

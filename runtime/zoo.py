@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import re
+import socket
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -373,6 +374,8 @@ def _download_url(url: str, part: Path, *, retries: int, timeout: float, backoff
         except (URLError, OSError, http.client.HTTPException) as exc:  # resets, refusals, timeouts, bad status
             reason = getattr(exc, "reason", None) or exc
             last = f"network error: {type(reason).__name__}: {reason}" if str(reason) else type(reason).__name__
+            if isinstance(reason, socket.gaierror):  # the host name does not resolve: offline, or a typo
+                raise _Fatal(f"{last} (no network, or a wrong host name?)") from None
     raise _Transient(f"{last} (gave up after {attempts} attempt{'s' if attempts > 1 else ''})")
 
 
@@ -460,9 +463,19 @@ def fetch(alias_or_url: Union[str, ZooEntry], *, progress: bool = True, retries:
 # ---------------------------------------------------------------------------------------------------- resolution
 
 
+def check_model_arg(arg: Union[str, os.PathLike], role: str) -> None:
+    """Validate what a user passed for the ``role`` model without any network access or download: an existing
+    path, an http(s) URL, or a supported alias of that role. Raises the error :func:`resolve_model` would."""
+    text = os.fspath(arg) if isinstance(arg, os.PathLike) else str(arg)
+    if (text and Path(text).expanduser().exists()) or _is_url(text):
+        return
+    resolve_model(text, role, _dry_run=True)
+
+
 def resolve_model(arg: Union[str, os.PathLike], role: str, **fetch_kwargs: Any) -> Path:
     """Local path for what a user passed for the ``role`` model: an existing path (returned as is), an http(s)
     URL (fetched) or a zoo alias of that role (fetched). ``fetch_kwargs`` go to :func:`fetch`."""
+    dry_run = fetch_kwargs.pop("_dry_run", False)
     role = _normalise_role(role)
     text = os.fspath(arg) if isinstance(arg, os.PathLike) else str(arg)
     local = Path(text).expanduser()
@@ -482,7 +495,7 @@ def resolve_model(arg: Union[str, os.PathLike], role: str, **fetch_kwargs: Any) 
                 f"by the runtime; {role} aliases that work: "
                 + ", ".join(e.alias for e in list_models(role) if e.supported)
             )
-        return fetch(entry, **fetch_kwargs)
+        return path(entry) if dry_run else fetch(entry, **fetch_kwargs)
     looks_like_path = local.suffix.lower() in MODEL_SUFFIXES or os.sep in text or "/" in text
     close = difflib.get_close_matches(text.strip().lower(), [e.alias.lower() for e in list_models(role)], n=3)
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
@@ -503,6 +516,9 @@ def fetch_and_export(alias: Union[str, ZooEntry], export_options: Optional[Dict[
     checkpoint = fetch(entry, **fetch_kwargs)
     from . import models  # runtime module; imports the exporter (torch) lazily itself
 
+    if export_options is None and entry.role == "lifter":
+        export_options = {"form": "strided"}  # what Pose3DPipeline exports, so the cache is shared
+
     return models.export_cached(checkpoint, entry.role, export_options)
 
 
@@ -511,7 +527,8 @@ def describe(entries: Optional[Sequence[ZooEntry]] = None) -> str:
     rows = [("alias", "role", "family", "variant", "input", "licence")]
     for e in entries if entries is not None else list_models():
         size = "x".join(str(v) for v in e.input_size) if e.input_size else "-"
-        flags = (" [default]" if e.default else "") + ("" if e.supported else " [not supported yet]")
+        flags = ((" [default]" if e.default else "") + ("" if e.supported else " [not supported yet]")
+                 + (" [cached]" if path(e).is_file() else ""))
         rows.append((e.alias + flags, e.role, e.family, e.variant, size, e.licence.split(" (")[0]))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)

@@ -99,7 +99,7 @@ def test_bad_inputs_exit_2_with_one_line(case, tmp_path, models, capsys):
         det, needle = str(tmp_path / "det.onnx"), "det.onnx"
     else:
         extra, needle = ["--bbox-thr", "-1"], None
-    args = ["run", inp, "--det", det, "--pose2d", str(models["pose"]), "--output-root", str(out),
+    args = ["run", inp, "--det", det, "--pose2d", str(models["pose"]), "--lifter", "none", "--output-root", str(out),
             "--save-predictions", "--no-progress", *extra]
     if needle is None:
         with pytest.raises(SystemExit) as e:

@@ -60,8 +60,12 @@ def test_strict_load_keys_shapes_params_and_torch_parity(name, family, checkpoin
             d, x = _pose_input(name, "video_f003__det")
             outs = model(torch.from_numpy(np.ascontiguousarray(x)))
             refs = [d["simcc_x"], d["simcc_y"]]
+    # Bit-exact (0) on the CPU that made the fixtures; on another x86 CPU PyTorch's conv kernels sum in another
+    # order, and the random weights amplify that: measured here (AMD EPYC, AVX2) RTMDet-m 4.5e-4, nano 3.2e-5,
+    # RTMPose-m 4.8e-5, t 1.5e-5. A wrong layer or key mapping is off by O(1).
+    bound = {"rtmdet": 2e-3, "rtmpose": 2e-4}[family]
     for o, r in zip(outs, refs):
-        assert _rel(o.numpy(), r) <= 1e-6  # bit-exact here (same kernels as the reference)
+        assert _rel(o.numpy(), r) <= bound
 
 
 def test_wrong_family_and_wrong_variant_are_clear_errors(checkpoints):
