@@ -5,7 +5,7 @@ import importlib
 import logging
 import sys
 
-BENCHMARKS = ("benchmarks.memory",)
+BENCHMARKS = ("benchmarks.stages", "benchmarks.visualize", "benchmarks.memory")
 
 log = logging.getLogger("benchmarks")
 

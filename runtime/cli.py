@@ -74,7 +74,8 @@ A model is a zoo alias (`pose3d-rt models list`), a path (.pth / .onnx / .engine
 """
 
 _DEMO_EXAMPLES = """\
-examples (the mmpose demo's command line with the program name changed):
+examples:
+  # the mmpose demo's command line, with only the program name changed
   pose3d-rt demo \\
     demo/mmdetection_cfg/rtmdet_m_640-8xb32_coco-person.py \\
     https://download.openmmlab.com/mmpose/v1/projects/rtmpose/rtmdet_m_8xb32-100e_coco-obj365-person-235e8209.pth \\
@@ -88,6 +89,16 @@ Config files are read without mmengine (never executed) for the fields that matt
 thresholds, the pose model's flip_test, the lifter's causal flag and sequence length. A config that does not
 exist locally is skipped with a warning (the checkpoint's own metadata is used). Checkpoints may be paths, URLs
 or zoo aliases.
+"""
+
+_BENCH_EXAMPLES = """\
+examples:
+  pose3d-rt bench --det rtmdet_m.onnx --pose2d rtmpose_m.onnx --lifter vp3d_243.onnx --input video.mp4
+  pose3d-rt bench --det rtmdet_m.onnx --pose2d rtmpose_m.onnx --stages det,pose2d --batch-sizes 1,8,32
+  pose3d-rt bench --synthetic --repeats 3          # host code only (scripted engines), no models needed
+
+Each stage's baseline row is the mmpose demo's way (flip test, one crop per call, a fresh 243-frame window per
+person and frame, mode="mmpose" end to end); ratios are against it. `make bench` runs it on the fixture models.
 """
 
 _MODELS_EXAMPLES = """\
@@ -252,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Median of repeated runs per stage (detector, 2D per batch of crops, lifter per person-frame, "
         "visualization) and end-to-end FPS, with the mmpose demo's settings as the baseline of each stage. "
         "Results as JSON and a Markdown table.",
+        epilog=_BENCH_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _bench_parser(p)

@@ -57,7 +57,7 @@ def test_version_and_help(capsys):
         main(["--version"])
     assert e.value.code == 0
     assert "pose3d-rt" in capsys.readouterr().out
-    for cmd in ("run", "export", "build-engine"):
+    for cmd in ("run", "demo", "models", "bench", "export", "build-engine"):
         with pytest.raises(SystemExit) as e:
             main([cmd, "--help"])
         assert e.value.code == 0
