@@ -213,6 +213,10 @@ def _static(dim: Any) -> int | None:
     return dim if isinstance(dim, (int, np.integer)) and dim >= 0 else None
 
 
+#: Largest number of windows sent to a lifter engine in one call (bounds memory on long flushes).
+MAX_WINDOWS_PER_CALL = 64
+
+
 class EngineLifter:
     """:class:`LifterModel` over an :class:`~pose3d_rt.engines.Engine` (ONNX Runtime / TensorRT).
 
@@ -317,14 +321,25 @@ class EngineLifter:
         f_expected = t - sp.receptive_field + 1 if sp.form == "dilated" else sp.output_frames
         if x.shape[0] == 0:
             return np.zeros((0, f_expected, K, 3), np.float32)
-        out = self.engine.run({self.input_name: x})
-        y = np.asarray(out[self.output_name] if self.output_name in out else next(iter(out.values())),
-                       dtype=np.float32)
-        if y.ndim == 3:
-            y = y[:, None]
-        if y.shape != (x.shape[0], f_expected, K, 3):
-            raise ModelError(f"{self.source}: lifter output {y.shape}, expected {(x.shape[0], f_expected, K, 3)}")
-        return y
+        # Bounded calls: at most MAX_WINDOWS_PER_CALL windows (an end-of-stream flush can hold hundreds); a static
+        # batch dimension gets exactly its size (the last chunk zero-padded).
+        static = next((_static(s.shape[0]) for s in self.engine.inputs if s.name == self.input_name), None)
+        step = static or MAX_WINDOWS_PER_CALL
+        parts = []
+        for s in range(0, x.shape[0], step):
+            part = x[s:s + step]
+            n = part.shape[0]
+            if static and n < static:
+                part = np.concatenate([part, np.zeros((static - n,) + part.shape[1:], np.float32)])
+            out = self.engine.run({self.input_name: part})
+            y = np.asarray(out[self.output_name] if self.output_name in out else next(iter(out.values())),
+                           dtype=np.float32)
+            if y.ndim == 3:
+                y = y[:, None]
+            if y.shape != (part.shape[0], f_expected, K, 3):
+                raise ModelError(f"{self.source}: lifter output {y.shape}, expected {(part.shape[0], f_expected, K, 3)}")
+            parts.append(y[:n])
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def as_lifter_model(model: Union[LifterModel, Engine]) -> LifterModel:

@@ -138,6 +138,7 @@ class Pose3DPipeline:
                 max_missing=None,
             )
         self._prev: Optional[FrameResult] = None
+        self._ended = np.zeros(0, np.int64)
 
     @property
     def latency(self) -> int:
@@ -240,7 +241,7 @@ class Pose3DPipeline:
 
     def __call__(self, image: Union[str, Path, np.ndarray]) -> FrameResult:
         """One image (a path or a BGR uint8 array) -> its :class:`FrameResult` (a one-frame stream)."""
-        src = open_source(image) if not isinstance(image, np.ndarray) else open_source(image)
+        src = open_source(image)
         if not src.info.is_image:
             src.close()
             raise InputError(f"{image}: is a {src.info.kind}; use pipeline.stream() for videos, folders, cameras")

@@ -5,9 +5,10 @@ Reproduces (``rtmpose.md`` §6, checked against mmpose 1.3.2 code and the ``test
 1. ``GetBBoxCenterScale``: box xyxy -> ``center = (p1 + p2) * 0.5``, ``scale = (p2 - p1) * 1.25`` (float32).
 2. ``TopdownAffine._fix_aspect_ratio``: enlarge one side so that ``w / h`` equals the model input ratio.
 3. ``get_warp_matrix(center, scale, rot, output_size)``: three point pairs built in float32 and solved with
-   ``cv2.getAffineTransform`` (float64 2x3). mmpose's code puts the second point *above* the centre
-   (``center + rotate((0, -scale_w / 2))``) and the third one by a 90-degree turn around it; for ``rot = 0`` this
-   is ``[[s, 0, w/2 - s*cx], [0, s, h/2 - s*cy]]`` with ``s = w / scale_w`` up to float32 rounding.
+   ``cv2.getAffineTransform`` (float64 2x3). mmpose's code puts the second point *left* of the centre
+   (``center + rotate((-scale_w / 2, 0))``, and ``(w/2, h/2) + (-w/2, 0)`` in the crop) and the third one by a
+   90-degree turn around it; for ``rot = 0`` this is ``[[s, 0, w/2 - s*cx], [0, s, h/2 - s*cy]]`` with
+   ``s = w / scale_w`` up to float32 rounding -- which depends on the choice of points, so it must be mmpose's.
 4. The crop: ``cv2.warpAffine(img, M, (w, h), flags=INTER_LINEAR)`` with the default constant 0 border.
 5. ``PoseDataPreprocessor``: BGR -> RGB, float32, ``(x - mean) / std``; all crops of a frame in one batch.
 
@@ -94,22 +95,22 @@ def get_warp_matrix(center: Sequence[float], scale: Sequence[float], output_size
                     inv: bool = False) -> np.ndarray:
     """The 2x3 float64 affine matrix mapping the box region to the ``output_size`` (w, h) crop, as mmpose.
 
-    Built like mmpose's ``get_warp_matrix`` (``shift = 0``): src points ``c``, ``c + R(rot) (0, -sw/2)`` and the
-    third one by a 90-degree turn, stored as float32; dst points ``(w/2, h/2)``, ``(w/2, h/2 - w/2)`` and their
-    third point; solved by ``cv2.getAffineTransform``. ``inv=True`` gives the crop -> image matrix.
+    Built like mmpose's ``get_warp_matrix`` (``shift = 0``): src points ``c``, ``c + R(rot) (-sw/2, 0)`` and the
+    third one by a 90-degree turn, stored as float32; dst points ``(w/2, h/2)``, ``(0, h/2)`` and their third
+    point; solved by ``cv2.getAffineTransform``. ``inv=True`` gives the crop -> image matrix.
     """
     c = np.asarray(center, np.float32).reshape(2)
     sw = float(np.asarray(scale, np.float32).reshape(2)[0])
     dst_w, dst_h = output_size
     r = np.deg2rad(rot)
-    src_dir = np.array([[np.cos(r), -np.sin(r)], [np.sin(r), np.cos(r)]]) @ np.array([0.0, sw * -0.5])
+    src_dir = np.array([[np.cos(r), -np.sin(r)], [np.sin(r), np.cos(r)]]) @ np.array([sw * -0.5, 0.0])
     src = np.zeros((3, 2), np.float32)
     src[0] = c
     src[1] = c + src_dir
     src[2] = _third_point(src[0], src[1])
     dst = np.zeros((3, 2), np.float32)
     dst[0] = (dst_w * 0.5, dst_h * 0.5)
-    dst[1] = np.array([dst_w * 0.5, dst_h * 0.5]) + np.array([0.0, dst_w * -0.5])
+    dst[1] = np.array([dst_w * 0.5, dst_h * 0.5]) + np.array([dst_w * -0.5, 0.0])
     dst[2] = _third_point(dst[0], dst[1])
     return cv2.getAffineTransform(dst, src) if inv else cv2.getAffineTransform(src, dst)
 

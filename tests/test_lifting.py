@@ -606,3 +606,27 @@ def test_lifter_input_errors():
     kp = _walk(1, 13)
     f = coco.update(kp, [0])[0]
     np.testing.assert_array_equal(f.keypoints_2d, convert_keypoint_definition(kp, "coco"))
+
+
+def test_engine_lifter_chunks_large_batches_and_pads_static_batches(monkeypatch):
+    """Many windows go to the engine in calls of at most MAX_WINDOWS_PER_CALL; a static batch gets exactly its size.
+    The chunked result equals the one-call result (closed form: LinearLifter is a fixed linear map)."""
+    from pose3d_rt import lifting
+    from pose3d_rt.engines.base import TensorSpec
+    from pose3d_rt.testing import LinearLifter
+
+    eng = LinearLifter(9)
+    calls = []
+    run = eng.run
+    eng.run = lambda inputs: (calls.append(len(inputs["keypoints"])), run(inputs))[1]
+    x = np.random.RandomState(0).randn(150, 9, 17, 2).astype(np.float32)
+    whole = run({"keypoints": x})["keypoints_3d"]
+    monkeypatch.setattr(lifting, "MAX_WINDOWS_PER_CALL", 64)
+    got = lifting.EngineLifter(eng).infer(x)
+    assert calls == [64, 64, 22]
+    np.testing.assert_array_equal(got, whole)
+    calls.clear()
+    eng.inputs = (TensorSpec("keypoints", (4, 9, 17, 2), np.dtype(np.float32)),)
+    got = lifting.EngineLifter(eng).infer(x[:10])
+    assert calls == [4, 4, 4]
+    np.testing.assert_array_equal(got, whole[:10])
