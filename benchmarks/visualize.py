@@ -27,31 +27,18 @@ BUDGET_MS = 3.0
 
 log = logging.getLogger("benchmarks.visualize")
 
-# A standing person facing the camera: H36M-17 in the display frame (metres, X right, Y forward, Z up) and
-# COCO-17 pixel offsets around the person's centre.
-_H36M = np.array([
-    [0.0, 0.0, 0.95], [0.13, 0.0, 0.95], [0.13, 0.02, 0.5], [0.13, 0.05, 0.0],
-    [-0.13, 0.0, 0.95], [-0.13, 0.02, 0.5], [-0.13, 0.05, 0.0],
-    [0.0, 0.0, 1.2], [0.0, 0.0, 1.45], [0.0, 0.0, 1.55], [0.0, 0.0, 1.7],
-    [-0.18, 0.0, 1.45], [-0.2, 0.0, 1.18], [-0.2, 0.05, 0.92],
-    [0.18, 0.0, 1.45], [0.2, 0.0, 1.18], [0.2, 0.05, 0.92],
-], np.float32)
-_COCO = np.array([
-    [0, -80], [6, -86], [-6, -86], [14, -82], [-14, -82], [30, -50], [-30, -50], [36, -10], [-36, -10],
-    [38, 25], [-38, 25], [18, 30], [-18, 30], [20, 90], [-20, 90], [20, 150], [-20, 150],
-], np.float32)
-
 
 def synthetic_result(persons: int, width: int = 640, height: int = 480, seed: int = 0):
     """A FrameResult with ``persons`` standing people spread over the frame, all keypoints visible."""
     from pose3d_rt.results import FrameResult
+    from pose3d_rt.testing import STANDING_COCO_OFFSETS, STANDING_H36M_3D
 
     rng = np.random.default_rng(seed)
     xs = (np.arange(persons) + 0.5) * width / max(persons, 1)
-    kp2 = np.stack([_COCO + [x, 0.45 * height] + rng.normal(0, 1.5, _COCO.shape) for x in xs]).astype(np.float32)
+    kp2 = np.stack([STANDING_COCO_OFFSETS + [x, 0.45 * height] + rng.normal(0, 1.5, STANDING_COCO_OFFSETS.shape) for x in xs]).astype(np.float32)
     boxes = np.concatenate([kp2.min(axis=1) - 10, kp2.max(axis=1) + 10], axis=1)
     scores = rng.uniform(0.5, 1.0, (persons, 17)).astype(np.float32)
-    kp3 = np.stack([_H36M + [0.6 * i, 0.1 * i, 0.0] + rng.normal(0, 0.01, _H36M.shape) for i in range(persons)])
+    kp3 = np.stack([STANDING_H36M_3D + [0.6 * i, 0.1 * i, 0.0] + rng.normal(0, 0.01, STANDING_H36M_3D.shape) for i in range(persons)])
     return FrameResult(0, boxes, np.ones(persons), np.arange(persons)[::-1].copy(), kp2, scores,
                        kp3.astype(np.float32), image_size=(width, height))
 

@@ -41,6 +41,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 
 import numpy as np
 
+from .argtypes import nonneg_int, positive_int
 from .errors import InputError
 
 log = logging.getLogger(__name__)
@@ -737,21 +738,8 @@ def _size(text: str) -> Tuple[int, int]:
     return w, h
 
 
-def _pos(text: str) -> int:
-    v = _int_list(text)
-    if len(v) != 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return v[0]
-
-
-def _nonneg(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return v
+_pos = positive_int
+_nonneg = nonneg_int
 
 
 def configure_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -20,6 +20,7 @@ import sys
 from typing import List, Optional, Sequence
 
 from ._version import __version__
+from .argtypes import nonneg_float, positive_int
 from .errors import Pose3DError
 
 log = logging.getLogger("pose3d_rt")
@@ -51,14 +52,7 @@ def _batch_arg(value: str):
     return n
 
 
-def _positive_int(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
-    return n
+_positive_int = positive_int
 
 
 _RUN_EXAMPLES = """\
@@ -113,14 +107,7 @@ Files go to $POSE3D_RT_HOME (default ~/.cache/pose3d_rt). VideoPose3D weights ar
 """
 
 
-def _nonneg_float(value: str) -> float:
-    try:
-        v = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
-    if not (v >= 0):
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value!r}")
-    return v
+_nonneg_float = nonneg_float
 
 
 def add_demo_flags(p: argparse.ArgumentParser) -> None:

@@ -21,6 +21,22 @@ TEMPLATE_CROP_XY = np.array(
 )
 
 
+# A standing person facing the camera: H36M-17 in the display frame (metres, X right, Y forward, Z up; lowest joint
+# at z = 0; facing the camera, the person's left side is at X < 0) and COCO-17 pixel offsets around the person's
+# centre (left joints at +x). Used by the visualization tests and benchmark.
+STANDING_H36M_3D = np.array([
+    [0.0, 0.0, 0.95], [0.13, 0.0, 0.95], [0.13, 0.02, 0.5], [0.13, 0.05, 0.0],
+    [-0.13, 0.0, 0.95], [-0.13, 0.02, 0.5], [-0.13, 0.05, 0.0],
+    [0.0, 0.0, 1.2], [0.0, 0.0, 1.45], [0.0, 0.0, 1.55], [0.0, 0.0, 1.7],
+    [-0.18, 0.0, 1.45], [-0.2, 0.0, 1.18], [-0.2, 0.05, 0.92],
+    [0.18, 0.0, 1.45], [0.2, 0.0, 1.18], [0.2, 0.05, 0.92],
+], np.float32)
+STANDING_COCO_OFFSETS = np.array([
+    [0, -80], [6, -86], [-6, -86], [14, -82], [-14, -82], [30, -50], [-30, -50], [36, -10], [-36, -10],
+    [38, 25], [-38, 25], [18, 30], [-18, 30], [20, 90], [-20, 90], [20, 150], [-20, 150],
+], np.float32)
+
+
 class ScriptedDetector(Engine):
     """A detector engine whose n-th call returns ``script(n)``: an (k, 5) array [x1, y1, x2, y2, score] in
     *network-input* pixels (mmdeploy ``dets`` convention). Input (N, 3, S, S)."""

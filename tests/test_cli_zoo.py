@@ -8,18 +8,7 @@ import pytest
 from conftest import FIXTURES
 from pose3d_rt import zoo
 from pose3d_rt.cli import main
-from test_zoo import server  # noqa: F401  (the 127.0.0.1 HTTP server fixture)
-
-
-@pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch):
-    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    root = tmp_path / "home"
-    monkeypatch.setenv("POSE3D_RT_HOME", str(root))
-    return root
+from test_zoo import home, server  # noqa: F401  (autouse tmp cache home; the 127.0.0.1 HTTP server)
 
 
 def _one_line_error(capsys, code, needle):
@@ -45,7 +34,7 @@ def test_models_list_shows_every_alias_defaults_and_licences(capsys):
     assert not any(e.alias in out.split() for e in zoo.list_models("detector"))
 
 
-def test_models_path_is_under_the_cache_home(capsys, home):
+def test_models_path_is_under_the_cache_home(capsys, home):  # noqa: F811
     assert main(["models", "path", "rtmpose-m"]) == 0
     got = capsys.readouterr().out.strip()
     assert got == str(home / "checkpoints" / zoo.get("rtmpose-m").file_name)

@@ -8,6 +8,7 @@ import pytest
 from pose3d_rt.datasets import COCO17, H36M17
 from pose3d_rt.errors import InputError
 from pose3d_rt.results import FrameResult
+from pose3d_rt.testing import STANDING_COCO_OFFSETS, STANDING_H36M_3D
 from pose3d_rt.visualize import (
     BOX_COLOR,
     GRID_LINE,
@@ -24,21 +25,7 @@ BLUE_BGR = (255, 153, 51)  # RGB [51, 153, 255]
 GREEN_BGR = (0, 255, 0)  # RGB [0, 255, 0]
 ORANGE_BGR = (0, 128, 255)  # RGB [255, 128, 0]
 
-# A standing person facing the camera, display frame (X right, Y forward, Z up), lowest joint at z = 0. Facing the
-# camera, the person's left side is on the image's right, i.e. at display X < 0 (X is the negated camera x).
-STANDING_3D = np.array([
-    [0.0, 0.0, 0.95], [0.13, 0.0, 0.95], [0.13, 0.02, 0.5], [0.13, 0.05, 0.0],
-    [-0.13, 0.0, 0.95], [-0.13, 0.02, 0.5], [-0.13, 0.05, 0.0],
-    [0.0, 0.0, 1.2], [0.0, 0.0, 1.45], [0.0, 0.0, 1.55], [0.0, 0.0, 1.7],
-    [-0.18, 0.0, 1.45], [-0.2, 0.0, 1.18], [-0.2, 0.05, 0.92],
-    [0.18, 0.0, 1.45], [0.2, 0.0, 1.18], [0.2, 0.05, 0.92],
-], np.float32)
-
-# COCO-17 offsets (pixels) around a person centre, facing the camera (left joints at +x).
-COCO_OFFSETS = np.array([
-    [0, -80], [6, -86], [-6, -86], [14, -82], [-14, -82], [30, -50], [-30, -50], [36, -10], [-36, -10],
-    [38, 25], [-38, 25], [18, 30], [-18, 30], [20, 90], [-20, 90], [20, 150], [-20, 150],
-], np.float32)
+STANDING_3D, COCO_OFFSETS = STANDING_H36M_3D, STANDING_COCO_OFFSETS
 
 
 def make_result(n: int = 1, *, track_ids=None, scores_2d=None, keypoints_2d=None, keypoints_3d="standing",
