@@ -105,31 +105,53 @@ def default_instances(res: FrameResult) -> List[Dict[str, Any]]:
     return instances_to_json(k3, None, extra)
 
 
-class _NpzCollector:
-    """Collects flat per-person rows; bounded by what the user asked to save (written once at the end)."""
+class NpzSpill:
+    """``--save-npz``: flat per-person rows streamed to raw files beside the output (so memory does not grow with
+    the video), packed into ``results_<name>.npz`` at the end (also after an interruption), atomically."""
 
-    def __init__(self) -> None:
-        self.rows: Dict[str, list] = {"frame_index": [], "track_id": [], "bbox": [], "bbox_score": [],
-                                      "keypoints_2d": [], "keypoint_scores_2d": [], "keypoints_3d": []}
+    FIELDS = {"frame_index": np.int64, "track_id": np.int64, "bbox": np.float32, "bbox_score": np.float32,
+              "keypoints_2d": np.float32, "keypoint_scores_2d": np.float32, "keypoints_3d": np.float32}
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.dir = path.with_name(f".{path.name}.parts")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.rows = 0
+        self.tail: Dict[str, tuple] = {}
+        self.files = {k: open(self.dir / f"{k}.bin", "wb") for k in self.FIELDS}
 
     def add(self, res: FrameResult) -> None:
         n = len(res)
-        self.rows["frame_index"].append(np.full(n, res.frame_index, np.int64))
-        self.rows["track_id"].append(res.track_ids)
-        self.rows["bbox"].append(res.boxes)
-        self.rows["bbox_score"].append(res.scores)
-        self.rows["keypoints_2d"].append(res.keypoints_2d)
-        self.rows["keypoint_scores_2d"].append(res.scores_2d)
         k3 = res.keypoints_3d if res.keypoints_3d is not None else np.full((n, 17, 3), np.nan, np.float32)
-        self.rows["keypoints_3d"].append(k3)
+        arrays = {"frame_index": np.full(n, res.frame_index), "track_id": res.track_ids, "bbox": res.boxes,
+                  "bbox_score": res.scores, "keypoints_2d": res.keypoints_2d,
+                  "keypoint_scores_2d": res.scores_2d, "keypoints_3d": k3}
+        for key, arr in arrays.items():
+            arr = np.ascontiguousarray(arr, self.FIELDS[key])
+            if self.tail.setdefault(key, arr.shape[1:]) != arr.shape[1:]:
+                raise ValueError(f"--save-npz: {key} changed shape from {self.tail[key]} to {arr.shape[1:]}")
+            self.files[key].write(arr.tobytes())
+        self.rows += n
 
-    def save(self, path: Path) -> None:
+    def save(self) -> None:
+        """Pack the rows into the .npz (memory-mapped, not loaded) and remove the raw files."""
+        for fh in self.files.values():
+            fh.close()
         arrays = {}
-        for k, parts in self.rows.items():
-            arrays[k] = np.concatenate(parts) if parts else np.zeros((0,))
-        tmp = path.with_name(f".{path.name}.part.npz")
-        np.savez_compressed(tmp, **arrays)
-        os.replace(tmp, path)
+        for key, dtype in self.FIELDS.items():
+            shape = (self.rows,) + tuple(self.tail.get(key, ()))
+            f = self.dir / f"{key}.bin"
+            arrays[key] = (np.memmap(f, dtype=dtype, mode="r", shape=shape) if self.rows
+                           else np.zeros(shape, dtype))
+        tmp = self.path.with_name(f".{self.path.name}.part.npz")
+        try:
+            np.savez_compressed(tmp, **arrays)
+            os.replace(tmp, self.path)
+        finally:
+            del arrays
+            for f in self.dir.glob("*.bin"):
+                f.unlink()
+            self.dir.rmdir()
 
 
 class VideoSink:
@@ -197,7 +219,7 @@ def run(pipeline_factory, input_spec: str, *, output_root: Optional[str] = None,
         from .sinks import h36m_meta_info
 
         writer = PredictionWriter(paths["json"], h36m_meta_info(), flat=info.is_image)
-    npz = _NpzCollector() if save_npz else None
+    npz = NpzSpill(paths["npz"]) if save_npz else None
     video = VideoSink(paths["vis"], info.fps) if (root is not None and not info.is_image) else None
     bar = None
     if progress:
@@ -249,7 +271,7 @@ def run(pipeline_factory, input_spec: str, *, output_root: Optional[str] = None,
         if video is not None:
             video.close()
         if npz is not None:
-            npz.save(paths["npz"])
+            npz.save()
         src.close()
         if show:
             cv2.destroyAllWindows()

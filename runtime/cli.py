@@ -172,6 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="lifter only: 'strided' = one window -> one frame (default), 'dilated' = a sequence -> T-RF+1 frames",
     )
+    p.add_argument("--causal", action="store_true",
+                   help="lifter only: causal TCN (target = last frame of the window; from the config's causal=True, "
+                   "not stored in checkpoints)")
 
     p = sub.add_parser(
         "build-engine",
@@ -265,7 +268,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
             f"exporting needs the [export] extra (torch, onnx): pip install 'pose3d-rt[export]' ({exc})"
         ) from None
     out = export_onnx(
-        args.checkpoint, args.output, arch=args.arch, opset=args.opset, batch=args.batch, nms=args.nms, form=args.form
+        args.checkpoint, args.output, arch=args.arch, opset=args.opset, batch=args.batch, nms=args.nms, form=args.form,
+        causal=args.causal or None,
     )
     log.info("wrote %s", out)
     print(out)

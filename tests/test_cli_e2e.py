@@ -83,3 +83,20 @@ def test_run_default_mode_writes_video_json_and_npz(setup, monkeypatch):
         n += 1
     cap.release()
     assert n == FRAMES
+
+
+def test_export_causal_lifter_and_refuse_causal_detector(setup, capsys):
+    from pose3d_rt.engines import load_engine
+    from pose3d_rt.lifting import EngineLifter
+
+    root, _, _, (det, _, lift) = setup
+    out = root / "causal27.onnx"
+    assert main(["export", str(lift), "-o", str(out), "--causal"]) == 0
+    engine = load_engine(str(out))
+    assert engine.metadata["causal"] == "true"
+    spec = EngineLifter(engine).spec
+    assert spec.alignment == "causal" and spec.receptive_field == 27  # target = last frame: no right context
+    capsys.readouterr()
+    assert main(["export", str(det), "-o", str(root / "x.onnx"), "--causal"]) == 2
+    err = capsys.readouterr().err
+    assert "pose3d-rt: error:" in err and "lifters only" in err and not (root / "x.onnx").exists()
