@@ -18,6 +18,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Dict
 
@@ -61,6 +62,52 @@ def export_models() -> Dict[str, Path]:
     return {key: export_cached(ckpts[name], role, opts) for key, (name, role, opts) in MODELS.items()}
 
 
+def kernels(ckpts: Dict[str, Path], onnx: Dict[str, Path], repeats: int = 5, crops: int = 8, tracks: int = 4) -> str:
+    """Network-only time, same inputs, same process: ONNX Runtime (what pose3d-rt runs) vs PyTorch's CPU kernels
+    (what mmdet/mmpose run; 2 threads as in the reference demo). Writes kernels.json/.md; returns the Markdown."""
+    import json
+
+    import numpy as np
+    import torch
+    from pose3d_rt.bench import write_atomic
+    from pose3d_rt.engines import load_engine
+    from pose3d_rt.export.torch_engine import TorchEngine
+
+    torch.set_num_threads(2)
+    rng = np.random.default_rng(0)
+    cases = {  # network: (input shape, note)
+        "det": ((1, 3, 640, 640), "RTMDet-m, one 640x640 frame"),
+        "pose2d": ((2 * crops, 3, 256, 192), f"RTMPose-m, {crops} crops + their flips in one call"),
+        "lifter": ((tracks, 243, 17, 2), f"TCN-243 strided, {tracks} windows in one call"),
+    }
+    rows = []
+    for key, (shape, note) in cases.items():
+        x = rng.standard_normal(shape).astype(np.float32)
+        times = {}
+        for backend, engine in (("onnxruntime", load_engine(str(onnx[key]))),
+                                ("pytorch", TorchEngine.from_checkpoint(ckpts[key]))):
+            name = engine.inputs[0].name
+            engine.run({name: x})  # warm-up
+            ts = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                engine.run({name: x})
+                ts.append((time.perf_counter() - t0) * 1000)
+            times[backend] = float(np.median(ts))
+        rows.append({"network": key, "case": note, "onnxruntime_ms": times["onnxruntime"],
+                     "pytorch_ms": times["pytorch"], "speedup": times["pytorch"] / times["onnxruntime"]})
+    md = ["# Network kernels: ONNX Runtime vs PyTorch, same inputs, same process (CPU)", "",
+          f"Median of {repeats} calls after one warm-up; PyTorch {torch.__version__} with 2 threads (as the reference "
+          "demo), ONNX Runtime with its default threads. Fixture checkpoints (random weights; speed does not depend "
+          "on the values).", "", "| network | case | ONNX Runtime ms | PyTorch ms | speed-up |", "|---|---|---:|---:|---:|"]
+    md += [f"| {r['network']} | {r['case']} | {r['onnxruntime_ms']:.1f} | {r['pytorch_ms']:.1f} | {r['speedup']:.2f}x |"
+           for r in rows]
+    text = "\n".join(md) + "\n"
+    write_atomic(RESULTS / "kernels.json", json.dumps({"rows": rows, "repeats": repeats}, indent=2) + "\n")
+    write_atomic(RESULTS / "kernels.md", text)
+    return text
+
+
 def main(argv=None) -> int:
     from pose3d_rt.bench import cmd_bench, configure_parser
 
@@ -68,12 +115,16 @@ def main(argv=None) -> int:
     configure_parser(ap)
     ap.set_defaults(input=str(VIDEO), out=str(RESULTS), name="stages", **DEFAULTS)
     args = ap.parse_args(list(argv) if argv is not None else None)
-    if not args.synthetic:
-        exported = export_models()
-        for key, path in exported.items():
-            if getattr(args, key) is None:
-                setattr(args, key, str(path))
-    return cmd_bench(args)
+    if args.synthetic:
+        return cmd_bench(args)
+    exported = export_models()
+    for key, path in exported.items():
+        if getattr(args, key) is None:
+            setattr(args, key, str(path))
+    code = cmd_bench(args)
+    ckpts = build_checkpoints([m[0] for m in MODELS.values()], checkpoint_dir())
+    log.warning("%s", kernels({key: ckpts[name] for key, (name, _, _) in MODELS.items()}, exported))
+    return code
 
 
 if __name__ == "__main__":

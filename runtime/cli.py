@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from typing import List, Optional, Sequence
 
@@ -469,6 +470,9 @@ _COMMANDS = {"export": _cmd_export, "build-engine": _cmd_build_engine, "run": _c
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    # OpenCV's own warnings (camera probing, FFmpeg connection errors) would duplicate our one-line errors.
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     parser = build_parser()
     args = parser.parse_args(list(argv) if argv is not None else None)
     level = logging.WARNING - 10 * min(args.verbose, 2)
