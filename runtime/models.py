@@ -1,4 +1,5 @@
-"""Model resolution: turn what a user passes for a model (an .onnx, .engine or .pth path) into an Engine.
+"""Model resolution: turn what a user passes for a model (an .onnx, .engine or .pth path, a zoo alias, a URL)
+into an Engine.
 
 A ``.pth`` (an official OpenMMLab checkpoint) is exported to ONNX on first use and cached under
 ``$POSE3D_RT_HOME/onnx/`` (default ``~/.cache/pose3d_rt``), keyed by the checkpoint's sha256, so the second run
@@ -64,12 +65,19 @@ def export_cached(checkpoint: Union[str, Path], role: str, export_options: Optio
 
 def load_model(model: Union[str, Path, Engine], role: str, device: str = "cpu", threads: Optional[int] = None,
                export_options: Optional[Dict[str, Any]] = None) -> Engine:
-    """Return an :class:`Engine` for ``model`` (an Engine, or a path to .onnx / .engine / .pth)."""
+    """Return an :class:`Engine` for ``model``: an Engine, a path to .onnx / .engine / .pth, a zoo alias or an
+    http(s) URL of a checkpoint (fetched into the cache, then exported once)."""
     if isinstance(model, Engine) or (hasattr(model, "run") and hasattr(model, "inputs")):
         return model  # type: ignore[return-value]
     from .engines import load_engine
 
     path = Path(model)
+    if not path.exists():  # a zoo alias or an http(s) URL: fetched (verified, cached) to a local .pth
+        from . import zoo
+
+        text = str(model)
+        if zoo._is_url(text) or text.strip().lower() in {e.alias.lower() for e in zoo.list_models()}:
+            path = zoo.resolve_model(text, role)
     suffix = path.suffix.lower()
     if suffix in CHECKPOINT_SUFFIXES:
         path = export_cached(path, role, export_options)

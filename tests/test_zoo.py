@@ -476,3 +476,21 @@ def test_data_file_variants_match_the_specs():
         if e.family == "videopose3d":
             assert f"_{e.receptive_field}frame" in e.file_name
     assert all(os.path.basename(e.url) == e.file_name for e in zoo.list_models())
+
+
+def test_load_model_takes_an_alias_fetches_exports_and_caches(server, home, monkeypatch, checkpoints):
+    """The Python API's model arguments accept aliases: fetched from the (local) server, hash-checked, exported."""
+    base, state = server
+    data = checkpoints["rtmpose_t_body8_256x192"].read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    name = f"rtmpose-t-fixture-{digest[:8]}_20240101.pth"
+    state.files[name] = data
+    entry = replace(zoo.get("rtmpose-t"), url=f"{base}/{name}", mirrors=(), file_name=name, sha256_prefix=digest[:8])
+    monkeypatch.setattr(zoo, "_registry", lambda: {"rtmpose-t": entry})
+    engine = models.load_model("rtmpose-t", "2D pose model")
+    assert engine.metadata["family"] == "rtmpose"
+    assert [s.name for s in engine.outputs] == ["simcc_x", "simcc_y"]
+    assert (home / "checkpoints" / name).read_bytes() == data
+    assert len(list((home / "onnx").glob("*.onnx"))) == 1
+    models.load_model("rtmpose-t", "2D pose model")
+    assert len(state.requests) == 1  # cached: no second download, no second export
