@@ -328,6 +328,12 @@ def _run_job(args: argparse.Namespace, det: Optional[str], pose2d: Optional[str]
 
     if args.save_predictions and not args.output_root:
         raise Pose3DError("--save-predictions needs --output-root")
+    from .engines.onnxruntime import parse_device
+
+    try:
+        parse_device(args.device)
+    except Pose3DError as exc:
+        raise Pose3DError(f"--device: {exc}") from None
     opts = _pipeline_options(args)
     opts.update(extra_options or {})
     progress = not args.no_progress

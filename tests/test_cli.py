@@ -66,7 +66,7 @@ def test_version_and_help(capsys):
 
 @pytest.mark.parametrize("case", ["missing_file", "folder_without_images", "corrupt_video", "zero_frame_video",
                                   "unwritable_output_root", "output_equal_to_input", "wrong_role_model",
-                                  "missing_model", "bad_threshold"])
+                                  "missing_model", "bad_device", "bad_threshold"])
 def test_bad_inputs_exit_2_with_one_line(case, tmp_path, models, capsys):
     out = tmp_path / "out"
     inp = str(FIXTURES / "inputs" / "still_portrait_480x640.png")
@@ -97,6 +97,8 @@ def test_bad_inputs_exit_2_with_one_line(case, tmp_path, models, capsys):
         needle = "pose.onnx"
     elif case == "missing_model":
         det, needle = str(tmp_path / "det.onnx"), "det.onnx"
+    elif case == "bad_device":
+        extra, needle = ["--device", "gpu-please"], "--device"
     else:
         extra, needle = ["--bbox-thr", "-1"], None
     args = ["run", inp, "--det", det, "--pose2d", str(models["pose"]), "--lifter", "none", "--output-root", str(out),
