@@ -227,6 +227,7 @@ def run(pipeline_factory, input_spec: str, *, output_root: Optional[str] = None,
 
         bar = tqdm(total=info.total_frames, unit="frame", desc=info.name, disable=None)
     frames = persons = 0
+    canvas: Optional[np.ndarray] = None
     t0 = time.perf_counter()
     interrupted = False
     try:
@@ -247,7 +248,7 @@ def run(pipeline_factory, input_spec: str, *, output_root: Optional[str] = None,
             if visualizer is not None and (root is not None or show):
                 frame = res.frame
                 if frame is not None:
-                    canvas = visualizer.render(frame, res)
+                    canvas = visualizer.render(frame, res, out=canvas)  # one buffer for the whole stream
                     if video is not None:
                         video.write(canvas)
                     elif root is not None and info.is_image:
