@@ -17,7 +17,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
+import threading
 from typing import List, Optional, Sequence
 
 from ._version import __version__
@@ -475,6 +477,16 @@ _COMMANDS = {"export": _cmd_export, "build-engine": _cmd_build_engine, "run": _c
              "models": _cmd_models, "bench": _cmd_bench}
 
 
+def _raise_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _terminate_as_interrupt() -> None:
+    """SIGTERM (``kill``, a container stop) ends a run like Ctrl-C: outputs are closed, the video stays playable."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     # OpenCV's own warnings (camera probing, FFmpeg connection errors) would duplicate our one-line errors.
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
@@ -486,6 +498,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
+    if args.command in ("run", "demo"):
+        _terminate_as_interrupt()
     try:
         return _COMMANDS[args.command](args)
     except Pose3DError as exc:

@@ -100,3 +100,50 @@ def test_export_causal_lifter_and_refuse_causal_detector(setup, capsys):
     assert main(["export", str(det), "-o", str(root / "x.onnx"), "--causal"]) == 2
     err = capsys.readouterr().err
     assert "pose3d-rt: error:" in err and "lifters only" in err and not (root / "x.onnx").exists()
+
+
+def test_sigterm_mid_video_leaves_valid_json_and_playable_video(setup, tmp_path):
+    """`kill` (SIGTERM) ends a run like Ctrl-C: the JSON is valid and the video plays, with the frames done."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root, _, _, (det, pose, lift) = setup
+    src = tmp_path / "long.mp4"  # the fixture video three times: long enough to be stopped half-way
+    cap = cv2.VideoCapture(str(FIXTURES / "inputs" / "synthetic_video.avi"))
+    frames = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        frames.append(f)
+    cap.release()
+    vw = cv2.VideoWriter(str(src), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (frames[0].shape[1], frames[0].shape[0]))
+    for f in frames * 3:
+        vw.write(f)
+    vw.release()
+    out = tmp_path / "out"
+    env = dict(os.environ, POSE3D_RT_HOME=str(root / "home"))
+    proc = subprocess.Popen([sys.executable, "-m", "pose3d_rt", "run", str(src), "--det", str(det), "--pose2d",
+                             str(pose), "--lifter", str(lift), "--output-root", str(out), "--save-predictions",
+                             "--no-progress", "--online"], env=env, stderr=subprocess.PIPE, text=True)
+    json_path = out / "results_long.json"
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if json_path.exists() and len(_json(json_path)) >= 3:
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.stderr.read()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    done = len(_json(json_path))
+    assert 3 <= done < 3 * len(frames)
+    cap = cv2.VideoCapture(str(out / "long.mp4"))  # playable: the mp4 index was written
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    cap.release()
+    assert n == done
