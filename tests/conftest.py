@@ -13,6 +13,31 @@ TESTS = Path(__file__).resolve().parent
 FIXTURES = TESTS / "fixtures"
 REPO = TESTS.parent
 # Checkpoints rebuilt from the recipe (tests/fixtures/build_checkpoint.py) land here once per machine.
+# The fixture images that the per-stage references (det/, pose/) were made on, by case name.
+FIXTURE_IMAGES = {
+    "still_group_960x600": "inputs/still_group_960x600.png",
+    "still_portrait_480x640": "inputs/still_portrait_480x640.png",
+    "video_f003": "inputs/frames/frame_003.png",
+    "video_f018": "inputs/frames/frame_018.png",
+    "video_f041": "inputs/frames/frame_041.png",
+}
+
+
+def read_frames(path) -> list:
+    """Every frame of a video file (BGR uint8), with OpenCV."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    cap.release()
+    return frames
+
+
 CKPT_CACHE = Path(os.environ.get("POSE3D_RT_TEST_CACHE", REPO / ".cache" / "tests"))
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None and importlib.util.find_spec("onnx") is not None

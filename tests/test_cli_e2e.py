@@ -8,7 +8,7 @@ import logging
 import cv2
 import numpy as np
 import pytest
-from conftest import FIXTURES, requires_torch
+from conftest import FIXTURES, read_frames, requires_torch
 from pose3d_rt.cli import main
 
 pytestmark = [requires_torch, pytest.mark.slow]
@@ -112,14 +112,7 @@ def test_sigterm_mid_video_leaves_valid_json_and_playable_video(setup, tmp_path)
 
     root, _, _, (det, pose, lift) = setup
     src = tmp_path / "long.mp4"  # the fixture video three times: long enough to be stopped half-way
-    cap = cv2.VideoCapture(str(FIXTURES / "inputs" / "synthetic_video.avi"))
-    frames = []
-    while True:
-        ok, f = cap.read()
-        if not ok:
-            break
-        frames.append(f)
-    cap.release()
+    frames = read_frames(FIXTURES / "inputs" / "synthetic_video.avi")
     vw = cv2.VideoWriter(str(src), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (frames[0].shape[1], frames[0].shape[0]))
     for f in frames * 3:
         vw.write(f)
@@ -141,9 +134,4 @@ def test_sigterm_mid_video_leaves_valid_json_and_playable_video(setup, tmp_path)
     assert proc.returncode == 130, err
     done = len(_json(json_path))
     assert 3 <= done < 3 * len(frames)
-    cap = cv2.VideoCapture(str(out / "long.mp4"))  # playable: the mp4 index was written
-    n = 0
-    while cap.read()[0]:
-        n += 1
-    cap.release()
-    assert n == done
+    assert len(read_frames(out / "long.mp4")) == done  # playable: the mp4 index was written

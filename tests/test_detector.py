@@ -10,6 +10,7 @@ from typing import Callable, Dict, List
 import cv2
 import numpy as np
 import pytest
+from conftest import FIXTURE_IMAGES
 from pose3d_rt.detector import (
     Detections,
     Detector,
@@ -30,13 +31,7 @@ from pose3d_rt.errors import InputError, ModelError
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 DET = FIXTURES / "det"
 SUMMARY = json.loads((DET / "summary.json").read_text())
-IMAGES = {
-    "still_group_960x600": "inputs/still_group_960x600.png",
-    "still_portrait_480x640": "inputs/still_portrait_480x640.png",
-    "video_f003": "inputs/frames/frame_003.png",
-    "video_f018": "inputs/frames/frame_018.png",
-    "video_f041": "inputs/frames/frame_041.png",
-}
+IMAGES = FIXTURE_IMAGES
 MODELS = ("rtmdet_m_person", "rtmdet_nano_person")
 CASES = [(m, i) for m in MODELS for i in IMAGES]
 MEAN = np.array([103.53, 116.28, 123.675], np.float32)

@@ -8,6 +8,7 @@ from typing import Dict, List, Mapping, Optional, Union
 import cv2
 import numpy as np
 import pytest
+from conftest import FIXTURE_IMAGES
 from pose3d_rt.datasets import COCO17, H36M17
 from pose3d_rt.engines import Engine, TensorSpec
 from pose3d_rt.errors import InputError, ModelError
@@ -16,13 +17,7 @@ from pose3d_rt.testing import TEMPLATE_CROP_XY, TemplatePose
 from pose3d_rt.topdown import RTMPOSE_MEAN_RGB, RTMPOSE_STD_RGB, crop_to_image
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-IMAGES = {
-    "still_group_960x600": "inputs/still_group_960x600.png",
-    "still_portrait_480x640": "inputs/still_portrait_480x640.png",
-    "video_f003": "inputs/frames/frame_003.png",
-    "video_f018": "inputs/frames/frame_018.png",
-    "video_f041": "inputs/frames/frame_041.png",
-}
+IMAGES = FIXTURE_IMAGES
 POSE_FILES = sorted((FIXTURES / "pose").glob("*/*.npz"))
 MEAN = np.asarray(RTMPOSE_MEAN_RGB, np.float32)
 STD = np.asarray(RTMPOSE_STD_RGB, np.float32)

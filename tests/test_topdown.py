@@ -7,6 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import FIXTURE_IMAGES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pose3d_rt.topdown import (
@@ -27,13 +28,7 @@ from pose3d_rt.topdown import (
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 POSE = FIXTURES / "pose"
-IMAGES = {
-    "still_group_960x600": "inputs/still_group_960x600.png",
-    "still_portrait_480x640": "inputs/still_portrait_480x640.png",
-    "video_f003": "inputs/frames/frame_003.png",
-    "video_f018": "inputs/frames/frame_018.png",
-    "video_f041": "inputs/frames/frame_041.png",
-}
+IMAGES = FIXTURE_IMAGES
 POSE_FILES = sorted(POSE.glob("*/*.npz"))
 MEAN = np.asarray(RTMPOSE_MEAN_RGB, np.float32)
 STD = np.asarray(RTMPOSE_STD_RGB, np.float32)
