@@ -67,6 +67,20 @@ def output_paths(info: VideoInfo, spec: str, output_root: Path) -> Dict[str, Pat
             "npz": output_root / f"results_{info.name}.npz"}
 
 
+def check_show_supported() -> None:
+    """``--show`` needs an OpenCV build with a GUI backend and, on Linux, a display: say so before any work."""
+    import re
+    import sys
+
+    m = re.search(r"^\s*GUI:\s*(\S+)", cv2.getBuildInformation(), re.MULTILINE)
+    if m and m.group(1).upper() == "NONE":
+        raise InputError("--show: this OpenCV build has no GUI (opencv-python-headless); to display, replace it "
+                         "with opencv-python (pip uninstall opencv-python-headless && pip install opencv-python), "
+                         "or write the visualization with --output-root")
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise InputError("--show: no display (neither DISPLAY nor WAYLAND_DISPLAY is set); use --output-root")
+
+
 def write_image_atomic(path: Path, image: np.ndarray) -> None:
     """Encode to a temporary file beside ``path`` and rename it: never a half-written image."""
     tmp = path.with_name(f".{path.stem}.part{path.suffix}")
@@ -195,6 +209,8 @@ def run(pipeline_factory, input_spec: str, *, output_root: Optional[str] = None,
 
     ``show_interval``: seconds each shown frame is held (the demo's ``--show-interval``; 0 = as fast as possible).
     """
+    if show:
+        check_show_supported()
     src: FrameSource = open_source(input_spec)  # fails before any model is loaded
     info = src.info
     root = Path(output_root) if output_root else None

@@ -3,6 +3,7 @@ leaves behind. Synthetic engines (pose3d_rt.testing), so the numbers are known i
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import cv2
@@ -142,3 +143,22 @@ def test_image_run_writes_one_composite_image_atomically(tmp_path):
     assert isinstance(doc["instance_info"], list) and len(doc["instance_info"]) == 1  # flat list for images
     assert sorted(p.name for p in out.iterdir()) == ["person.png", "results_person.json"]
     assert cv2.imread(str(src)).tolist() == img.tolist()  # the input is untouched
+
+
+def test_show_without_gui_or_display_is_a_clear_error_before_any_model(tmp_path, monkeypatch):
+    import pose3d_rt.app as app
+    from pose3d_rt.errors import InputError
+
+    def factory():
+        raise AssertionError("no model may be loaded")
+
+    src = _video(tmp_path / "clip.avi", 3)
+    monkeypatch.setattr(app.cv2, "getBuildInformation", lambda: "  GUI:                           NONE\n")
+    with pytest.raises(InputError, match="--show: this OpenCV build has no GUI"):
+        run(factory, str(src), show=True, progress=False)
+    monkeypatch.setattr(app.cv2, "getBuildInformation", lambda: "  GUI:                           GTK3\n")
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    with pytest.raises(InputError, match="--show: no display"):
+        run(factory, str(src), show=True, progress=False)
