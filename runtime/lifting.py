@@ -508,13 +508,15 @@ def collate_pose_sequence(track_ids: np.ndarray, valid: np.ndarray, keypoints: n
     # left: largest f < target with the id missing -> frames [0, f] repeat frame f + 1
     miss_l = ~found[:, :target]
     has_l = miss_l.any(axis=1)
-    lf = np.where(has_l, target - 1 - np.argmax(miss_l[:, ::-1], axis=1), -1)
+    lf = (np.where(has_l, target - 1 - np.argmax(miss_l[:, ::-1], axis=1), -1) if target > 0
+          else np.full(n, -1))  # a one-frame window (seq_len 1) has no left part
     left_fill = np.arange(t_len)[None, :] <= lf[:, None]
     src = np.where(left_fill, (lf + 1)[:, None], src)
     # right: smallest f > target with the id missing -> frames [f, T) are zero (mmpose) or repeat frame f - 1
     miss_r = ~found[:, target + 1:]
     has_r = miss_r.any(axis=1)
-    rf = np.where(has_r, target + 1 + np.argmax(miss_r, axis=1), t_len)
+    rf = (np.where(has_r, target + 1 + np.argmax(miss_r, axis=1), t_len) if target + 1 < t_len
+          else np.full(n, t_len))
     right_fill = np.arange(t_len)[None, :] >= rf[:, None]
     if not mmpose_right_edge:
         src = np.where(right_fill, (rf - 1)[:, None], src)

@@ -630,3 +630,25 @@ def test_engine_lifter_chunks_large_batches_and_pads_static_batches(monkeypatch)
     got = lifting.EngineLifter(eng).infer(x[:10])
     assert calls == [4, 4, 4]
     np.testing.assert_array_equal(got, whole[:10])
+
+
+def test_one_frame_lifter_window_seq_len_1():
+    """VideoPose3D-1f (receptive field 1): the window is the current frame alone, in both modes (was an argmax
+    of an empty sequence in mmpose mode)."""
+    from pose3d_rt.io import FrameSource
+    from pose3d_rt.lifting import collate_pose_sequence
+    from pose3d_rt.pipeline import Pose3DPipeline
+    from pose3d_rt.testing import LinearLifter, ScriptedDetector, TemplatePose, walking_boxes
+
+    ids = np.array([[7, 3]])
+    valid = np.array([[True, True]])
+    kp = np.arange(2 * 17 * 2, dtype=np.float32).reshape(1, 2, 17, 2)
+    rows, tids, seq = collate_pose_sequence(ids, valid, kp, 0, mmpose_right_edge=True)
+    assert rows.tolist() == [0, 1] and tids.tolist() == [7, 3]
+    np.testing.assert_array_equal(seq, kp[0][:, None])
+    for mode in ("default", "mmpose"):
+        pipe = Pose3DPipeline(ScriptedDetector(walking_boxes(2, 320), 320), TemplatePose(), LinearLifter(1), mode=mode)
+        frame = np.full((240, 320, 3), 90, np.uint8)
+        res = list(pipe.stream(FrameSource.from_frames((frame for _ in range(5)), 320, 240, total_frames=5)))
+        assert pipe.latency == 0 and [len(r) for r in res] == [2] * 5
+        assert all(np.isfinite(r.keypoints_3d).all() for r in res)
