@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Dict
 
+from pose3d_rt.models import lifter_export_options
+
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
 FIXTURES = REPO / "tests" / "fixtures"
@@ -30,7 +32,7 @@ VIDEO = FIXTURES / "inputs" / "synthetic_video.avi"
 MODELS = {
     "det": ("rtmdet_m_person", "detector", None),
     "pose2d": ("rtmpose_m_body8_256x192", "2D pose model", None),
-    "lifter": ("videopose3d_243f_supv_cpn_ft", "lifter", {"form": "strided"}),
+    "lifter": ("videopose3d_243f_supv_cpn_ft", "lifter", lifter_export_options()),
 }
 # Modest defaults, so that a run stays under 10 minutes on a busy 2-core machine (RTMDet-m at 640 costs 0.7-2 s
 # per frame there): 3 runs per variant, and e2e over the first 16 frames of the video (--e2e-frames 0 = all 64).

@@ -15,6 +15,8 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,9 +71,6 @@ def output_paths(info: VideoInfo, spec: str, output_root: Path) -> Dict[str, Pat
 
 def check_show_supported() -> None:
     """``--show`` needs an OpenCV build with a GUI backend and, on Linux, a display: say so before any work."""
-    import re
-    import sys
-
     m = re.search(r"^\s*GUI:\s*(\S+)", cv2.getBuildInformation(), re.MULTILINE)
     if m and m.group(1).upper() == "NONE":
         raise InputError("--show: this OpenCV build has no GUI (opencv-python-headless); to display, replace it "
@@ -131,7 +130,7 @@ class NpzSpill:
         self.dir = path.with_name(f".{path.name}.parts")
         self.dir.mkdir(parents=True, exist_ok=True)
         self.rows = 0
-        self.tail: Dict[str, tuple] = {}
+        self.row_shapes: Dict[str, tuple] = {}
         self.files = {k: open(self.dir / f"{k}.bin", "wb") for k in self.FIELDS}
 
     def add(self, res: FrameResult) -> None:
@@ -142,8 +141,8 @@ class NpzSpill:
                   "keypoint_scores_2d": res.scores_2d, "keypoints_3d": k3}
         for key, arr in arrays.items():
             arr = np.ascontiguousarray(arr, self.FIELDS[key])
-            if self.tail.setdefault(key, arr.shape[1:]) != arr.shape[1:]:
-                raise ValueError(f"--save-npz: {key} changed shape from {self.tail[key]} to {arr.shape[1:]}")
+            if self.row_shapes.setdefault(key, arr.shape[1:]) != arr.shape[1:]:
+                raise ValueError(f"--save-npz: {key} changed shape from {self.row_shapes[key]} to {arr.shape[1:]}")
             self.files[key].write(arr.tobytes())
         self.rows += n
 
@@ -153,7 +152,7 @@ class NpzSpill:
             fh.close()
         arrays = {}
         for key, dtype in self.FIELDS.items():
-            shape = (self.rows,) + tuple(self.tail.get(key, ()))
+            shape = (self.rows,) + tuple(self.row_shapes.get(key, ()))
             f = self.dir / f"{key}.bin"
             arrays[key] = (np.memmap(f, dtype=dtype, mode="r", shape=shape) if self.rows
                            else np.zeros(shape, dtype))

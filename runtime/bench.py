@@ -786,13 +786,13 @@ def _load_engines(args: argparse.Namespace) -> Dict[str, Any]:
 
         return {"det": ScriptedDetector(walking_boxes(3, 320), 320), "pose2d": TemplatePose(),
                 "lifter": LinearLifter(243)}
-    from .models import load_model
+    from .models import lifter_export_options, load_model
 
     needed = {m for m, users in _NEEDS.items() if set(users) & set(args.stages)}
     missing = [f"--{m}" for m in ("det", "pose2d", "lifter") if m in needed and getattr(args, m) is None]
     if missing:
         raise InputError(f"bench needs {', '.join(missing)} for stages {','.join(args.stages)} (or --synthetic)")
-    roles = {"det": ("detector", None), "pose2d": ("2D pose model", None), "lifter": ("lifter", {"form": "strided"})}
+    roles = {"det": ("detector", None), "pose2d": ("2D pose model", None), "lifter": ("lifter", lifter_export_options())}
     engines = {}
     for m in ("det", "pose2d", "lifter"):
         if m in needed:

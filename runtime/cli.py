@@ -55,9 +55,6 @@ def _batch_arg(value: str):
     return n
 
 
-_positive_int = positive_int
-
-
 _RUN_EXAMPLES = """\
 examples:
   pose3d-rt run video.mp4 --output-root out --save-predictions     # default models, fetched on first use
@@ -110,9 +107,6 @@ Files go to $POSE3D_RT_HOME (default ~/.cache/pose3d_rt). VideoPose3D weights ar
 """
 
 
-_nonneg_float = nonneg_float
-
-
 def add_demo_flags(p: argparse.ArgumentParser) -> None:
     """The flags of mmpose's body3d_pose_lifter_demo.py, same names and defaults, plus pose3d-rt's own."""
     p.add_argument("--show", action="store_true", help="display the visualization (non-blocking; Esc/q quits)")
@@ -126,11 +120,11 @@ def add_demo_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--save-npz", action="store_true", help="write results_<input>.npz (arrays)")
     p.add_argument("--device", default="cpu", help="cpu | cuda[:N] | tensorrt[:N] (default cpu)")
     p.add_argument("--det-cat-id", type=int, default=0, help="detector class kept (default 0 = person)")
-    p.add_argument("--bbox-thr", type=_nonneg_float, default=0.3, help="detector score threshold (default 0.3)")
-    p.add_argument("--kpt-thr", type=_nonneg_float, default=0.3, help="keypoint score threshold for drawing")
+    p.add_argument("--bbox-thr", type=nonneg_float, default=0.3, help="detector score threshold (default 0.3)")
+    p.add_argument("--kpt-thr", type=nonneg_float, default=0.3, help="keypoint score threshold for drawing")
     p.add_argument("--use-oks-tracking", action="store_true", help="track by OKS instead of IoU")
-    p.add_argument("--tracking-thr", type=_nonneg_float, default=0.3, help="tracking similarity threshold")
-    p.add_argument("--show-interval", type=_nonneg_float, default=0, help="seconds to hold each shown frame")
+    p.add_argument("--tracking-thr", type=nonneg_float, default=0.3, help="tracking similarity threshold")
+    p.add_argument("--show-interval", type=nonneg_float, default=0, help="seconds to hold each shown frame")
     p.add_argument("--thickness", type=int, default=1, help="2D line width")
     p.add_argument("--radius", type=int, default=3, help="2D keypoint radius")
     p.add_argument("--online", action="store_true",
@@ -140,9 +134,9 @@ def add_demo_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--flip-test", action=argparse.BooleanOptionalAction, default=None,
                    help="RTMPose flip test (default: on in --mode mmpose, off in default mode; "
                    "for `demo`, the pose config's flip_test)")
-    p.add_argument("--det-interval", type=_positive_int, default=1,
+    p.add_argument("--det-interval", type=positive_int, default=1,
                    help="run the detector every N frames; boxes from the tracked poses in between")
-    p.add_argument("--threads", type=_positive_int, default=None, help="CPU threads per model")
+    p.add_argument("--threads", type=positive_int, default=None, help="CPU threads per model")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -166,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint", help="the .pth file")
     p.add_argument("-o", "--output", required=True, help="the .onnx file to write")
     p.add_argument("--arch", default=None, help="force a variant (e.g. rtmdet-m, rtmpose-m-256x192, tcn-243)")
-    p.add_argument("--opset", type=_positive_int, default=17, help="ONNX opset (default 17)")
+    p.add_argument("--opset", type=positive_int, default=17, help="ONNX opset (default 17)")
     p.add_argument("--batch", type=_batch_arg, default="dynamic", help="'dynamic' (default) or a fixed batch size")
     p.add_argument("--nms", action="store_true", help="detector only: append in-graph NMS (outputs dets, labels)")
     p.add_argument(
@@ -191,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("onnx", help="the .onnx file")
     p.add_argument("-o", "--output", required=True, help="the .engine file to write")
     p.add_argument("--fp16", action="store_true", help="FP16 (ScaleNorm and GAU layers stay FP32)")
-    p.add_argument("--max-batch", type=_positive_int, default=32, help="largest batch of the profile (default 32)")
+    p.add_argument("--max-batch", type=positive_int, default=32, help="largest batch of the profile (default 32)")
 
     p = sub.add_parser(
         "run",
@@ -307,17 +301,28 @@ def _default_alias(role: str) -> str:
         return "?"
 
 
-def _resolve(arg: Optional[str], role: str, flag: str, progress: bool) -> Optional[str]:
-    """A model argument -> a local path (aliases and URLs fetched). ``None`` = the role's default alias."""
+ROLES = ("detector", "pose2d", "lifter")
+
+
+def _model_args(models: Sequence[Optional[str]], flags: Sequence[str]):
+    """``(arg, role, flag)`` of each model to load: ``None`` becomes the role's default alias; ``--lifter none``
+    (2D only) is left out."""
     from . import zoo
 
-    if arg is None:
-        arg = zoo.default_alias(role)
-        log.info("%s: using the default model %s", flag, arg)
-    if role == "lifter" and str(arg).strip().lower() == "none":
-        return None
+    out = []
+    for arg, role, flag in zip(models, ROLES, flags):
+        if arg is None:
+            arg = zoo.default_alias(role)
+            log.info("%s: using the default model %s", flag, arg)
+        if not (role == "lifter" and str(arg).strip().lower() == "none"):
+            out.append((arg, role, flag))
+    return out
+
+
+def _flagged(flag: str, call, *a, **kw):
+    """``call(*a, **kw)``, with ``flag`` put in front of the message of a user error."""
     try:
-        return str(zoo.resolve_model(arg, role, progress=progress))
+        return call(*a, **kw)
     except Pose3DError as exc:
         raise type(exc)(f"{flag}: {exc}") from None
 
@@ -330,28 +335,22 @@ def _run_job(args: argparse.Namespace, det: Optional[str], pose2d: Optional[str]
 
     if args.save_predictions and not args.output_root:
         raise Pose3DError("--save-predictions needs --output-root")
+    from . import zoo
     from .engines.onnxruntime import parse_device
 
-    try:
-        parse_device(args.device)
-    except Pose3DError as exc:
-        raise Pose3DError(f"--device: {exc}") from None
+    _flagged("--device", parse_device, args.device)
     opts = _pipeline_options(args)
     opts.update(extra_options or {})
     progress = not args.no_progress
-    from . import zoo
-
-    for m, role, flag in zip((det, pose2d, lifter), ("detector", "pose2d", "lifter"), flags):
-        if m is not None and not (role == "lifter" and str(m).strip().lower() == "none"):
-            try:
-                zoo.check_model_arg(m, role)  # typos and wrong roles fail before any download
-            except Pose3DError as exc:
-                raise type(exc)(f"{flag}: {exc}") from None
+    models = _model_args((det, pose2d, lifter), flags)
+    for arg, role, flag in models:
+        _flagged(flag, zoo.check_model_arg, arg, role)  # typos and wrong roles fail before any download
 
     def factory():
-        paths = [_resolve(m, role, flag, progress)
-                 for m, role, flag in zip((det, pose2d, lifter), ("detector", "pose2d", "lifter"), flags)]
-        pipe = Pose3DPipeline(*paths, device=args.device, mode=args.mode, threads=args.threads, **opts)
+        paths = {role: str(_flagged(flag, zoo.resolve_model, arg, role, progress=progress))
+                 for arg, role, flag in models}
+        pipe = Pose3DPipeline(paths["detector"], paths["pose2d"], paths.get("lifter"), device=args.device,
+                              mode=args.mode, threads=args.threads, **opts)
         if check is not None:
             check(pipe)
         return pipe
@@ -416,10 +415,11 @@ def _demo_check(cfgs: dict):
             if size is not None and tuple(size) != tuple(pose.input_size):
                 log.warning("pose config %s says input size %s but the model takes %s; using the model's",
                             pose.source, tuple(pose.input_size), tuple(size))
-        if lift is not None and pipe.lifter_engine is not None:
-            rf = getattr(pipe._lifter, "receptive_field", None) if pipe._lifter is not None else None
+        spec = pipe.lifter_spec
+        if lift is not None and spec is not None:
+            rf = spec.receptive_field
             want = lift.seq_len if lift.seq_len and lift.seq_len > 1 else lift.receptive_field
-            if rf is not None and want is not None and int(rf) != int(want):
+            if want is not None and int(rf) != int(want):
                 log.warning("lifter config %s says %d frames but the checkpoint's receptive field is %d; using %d",
                             lift.source, want, rf, rf)
 
@@ -459,7 +459,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
     if not names:
         raise Pose3DError("models fetch: give one or more aliases or URLs, or --all-defaults")
     for name in names:
-        if args.no_export or zoo._is_url(name):  # a bare URL has no known role to export it for
+        if args.no_export or zoo.is_url(name):  # a bare URL has no known role to export it for
             out = zoo.fetch(name, progress=not args.no_progress)
         else:
             out = zoo.fetch_and_export(name, progress=not args.no_progress)

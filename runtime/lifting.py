@@ -234,6 +234,8 @@ class EngineLifter:
         self.source = str(getattr(engine, "path", "") or "<lifter engine>")
         self.input_name, self.output_name, derived = self._validate(engine)
         self.spec = spec or derived
+        # a fixed batch dimension of the engine (each call then gets exactly that many windows), else None
+        self.static_batch = next((_static(s.shape[0]) for s in engine.inputs if s.name == self.input_name), None)
 
     def _validate(self, engine: Engine) -> Tuple[str, str, LifterSpec]:
         src = self.source
@@ -323,7 +325,7 @@ class EngineLifter:
             return np.zeros((0, f_expected, K, 3), np.float32)
         # Bounded calls: at most MAX_WINDOWS_PER_CALL windows (an end-of-stream flush can hold hundreds); a static
         # batch dimension gets exactly its size (the last chunk zero-padded).
-        static = next((_static(s.shape[0]) for s in self.engine.inputs if s.name == self.input_name), None)
+        static = self.static_batch
         step = static or MAX_WINDOWS_PER_CALL
         parts = []
         for s in range(0, x.shape[0], step):

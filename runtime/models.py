@@ -63,6 +63,15 @@ def export_cached(checkpoint: Union[str, Path], role: str, export_options: Optio
     return Path(export_onnx(checkpoint, out, **opts))
 
 
+def lifter_export_options(causal: Optional[bool] = None) -> Dict[str, Any]:
+    """How a lifter ``.pth`` is exported for the streaming pipeline (one window -> one frame); also the key of the
+    export cache, so the zoo's ``fetch`` and the pipeline share one file."""
+    opts: Dict[str, Any] = {"form": "strided"}
+    if causal is not None:
+        opts["causal"] = bool(causal)
+    return opts
+
+
 def load_model(model: Union[str, Path, Engine], role: str, device: str = "cpu", threads: Optional[int] = None,
                export_options: Optional[Dict[str, Any]] = None) -> Engine:
     """Return an :class:`Engine` for ``model``: an Engine, a path to .onnx / .engine / .pth, a zoo alias or an
@@ -75,9 +84,8 @@ def load_model(model: Union[str, Path, Engine], role: str, device: str = "cpu", 
     if not path.exists():  # a zoo alias or an http(s) URL: fetched (verified, cached) to a local .pth
         from . import zoo
 
-        text = str(model)
-        if zoo._is_url(text) or text.strip().lower() in {e.alias.lower() for e in zoo.list_models()}:
-            path = zoo.resolve_model(text, role)
+        if zoo.is_remote(str(model)):
+            path = zoo.resolve_model(str(model), role)
     suffix = path.suffix.lower()
     if suffix in CHECKPOINT_SUFFIXES:
         path = export_cached(path, role, export_options)

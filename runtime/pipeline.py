@@ -24,7 +24,7 @@ import logging
 from collections import deque
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Deque, Dict, Iterator, List, Optional, Union
+from typing import Any, Deque, Iterator, List, Optional, Union
 
 import numpy as np
 
@@ -33,7 +33,7 @@ from .engines.base import Engine
 from .errors import InputError
 from .io import FrameSource, open_source
 from .lifting import LiftedFrame, Lifter
-from .models import load_model
+from .models import lifter_export_options, load_model
 from .pose2d import PoseEstimator
 from .results import FrameResult
 from .tracking import make_tracker
@@ -122,10 +122,8 @@ class Pose3DPipeline:
         self.keypoint_dataset = getattr(self.pose2d, "dataset_name", "coco")
         self.lifter_engine: Optional[Engine] = None
         if lifter is not None:
-            export_options: Dict[str, Any] = {"form": "strided"}
-            if opt.causal is not None:
-                export_options["causal"] = bool(opt.causal)
-            self.lifter_engine = load_model(lifter, "lifter", device, threads, export_options=export_options)
+            self.lifter_engine = load_model(lifter, "lifter", device, threads,
+                                            export_options=lifter_export_options(opt.causal))
         self._lifter: Optional[Lifter] = None
         self._tracker = None
         self.reset()
@@ -144,6 +142,11 @@ class Pose3DPipeline:
             )
         self._prev: Optional[FrameResult] = None
         self._ended = np.zeros(0, np.int64)
+
+    @property
+    def lifter_spec(self):
+        """The lifter's :class:`~pose3d_rt.lifting.LifterSpec` (window, receptive field, ...), or None (2D only)."""
+        return None if self._lifter is None else self._lifter.spec
 
     @property
     def latency(self) -> int:

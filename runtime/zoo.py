@@ -189,7 +189,8 @@ def get(alias: str) -> ZooEntry:
     raise InputError(f"unknown model alias {alias!r}{hint} (known aliases: {_alias_hint()})")
 
 
-def _is_url(text: str) -> bool:
+def is_url(text: str) -> bool:
+    """True for an http(s) URL."""
     return urlsplit(text).scheme.lower() in ("http", "https")
 
 
@@ -227,7 +228,7 @@ def _target(alias_or_url: Union[str, ZooEntry]) -> Tuple[Tuple[str, ...], str, O
         e = alias_or_url
         return e.urls, e.file_name, e.sha256_prefix, e.alias
     text = str(alias_or_url).strip()
-    if _is_url(text):
+    if is_url(text):
         entry = _entry_for_url(text)
         if entry is not None:
             return (text, *[u for u in entry.urls if u != text]), entry.file_name, entry.sha256_prefix, text
@@ -463,26 +464,21 @@ def fetch(alias_or_url: Union[str, ZooEntry], *, progress: bool = True, retries:
 # ---------------------------------------------------------------------------------------------------- resolution
 
 
-def check_model_arg(arg: Union[str, os.PathLike], role: str) -> None:
-    """Validate what a user passed for the ``role`` model without any network access or download: an existing
-    path, an http(s) URL, or a supported alias of that role. Raises the error :func:`resolve_model` would."""
-    text = os.fspath(arg) if isinstance(arg, os.PathLike) else str(arg)
-    if (text and Path(text).expanduser().exists()) or _is_url(text):
-        return
-    resolve_model(text, role, _dry_run=True)
+def is_remote(text: str) -> bool:
+    """True for an http(s) URL or a zoo alias (any role): what :func:`resolve_model` would fetch."""
+    return is_url(text) or text.strip().lower() in _registry()
 
 
-def resolve_model(arg: Union[str, os.PathLike], role: str, **fetch_kwargs: Any) -> Path:
-    """Local path for what a user passed for the ``role`` model: an existing path (returned as is), an http(s)
-    URL (fetched) or a zoo alias of that role (fetched). ``fetch_kwargs`` go to :func:`fetch`."""
-    dry_run = fetch_kwargs.pop("_dry_run", False)
+def _classify(arg: Union[str, os.PathLike], role: str) -> Tuple[str, Union[Path, str, ZooEntry]]:
+    """What a user passed for the ``role`` model, without network access: ``("path", Path)``, ``("url", str)`` or
+    ``("alias", ZooEntry)``. Unknown names, wrong-role and unsupported aliases raise the user-facing errors."""
     role = _normalise_role(role)
     text = os.fspath(arg) if isinstance(arg, os.PathLike) else str(arg)
     local = Path(text).expanduser()
     if text and local.exists():
-        return local
-    if _is_url(text):
-        return fetch(text, **fetch_kwargs)
+        return "path", local
+    if is_url(text):
+        return "url", text
     entry = _registry().get(text.strip().lower())
     if entry is not None:
         if entry.role != role:
@@ -495,7 +491,7 @@ def resolve_model(arg: Union[str, os.PathLike], role: str, **fetch_kwargs: Any) 
                 f"by the runtime; {role} aliases that work: "
                 + ", ".join(e.alias for e in list_models(role) if e.supported)
             )
-        return path(entry) if dry_run else fetch(entry, **fetch_kwargs)
+        return "alias", entry
     looks_like_path = local.suffix.lower() in MODEL_SUFFIXES or os.sep in text or "/" in text
     close = difflib.get_close_matches(text.strip().lower(), [e.alias.lower() for e in list_models(role)], n=3)
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
@@ -505,6 +501,19 @@ def resolve_model(arg: Union[str, os.PathLike], role: str, **fetch_kwargs: Any) 
         f"{'/'.join(s.lstrip('.') for s in MODEL_SUFFIXES)} file, an http(s):// URL of a checkpoint, or a zoo "
         f"alias ({role} aliases: {_alias_hint(role)})"
     )
+
+
+def check_model_arg(arg: Union[str, os.PathLike], role: str) -> None:
+    """Validate what a user passed for the ``role`` model without any network access or download: an existing
+    path, an http(s) URL, or a supported alias of that role. Raises the error :func:`resolve_model` would."""
+    _classify(arg, role)
+
+
+def resolve_model(arg: Union[str, os.PathLike], role: str, **fetch_kwargs: Any) -> Path:
+    """Local path for what a user passed for the ``role`` model: an existing path (returned as is), an http(s)
+    URL (fetched) or a zoo alias of that role (fetched). ``fetch_kwargs`` go to :func:`fetch`."""
+    kind, value = _classify(arg, role)
+    return value if kind == "path" else fetch(value, **fetch_kwargs)  # type: ignore[arg-type,return-value]
 
 
 def fetch_and_export(alias: Union[str, ZooEntry], export_options: Optional[Dict[str, Any]] = None,
@@ -517,7 +526,7 @@ def fetch_and_export(alias: Union[str, ZooEntry], export_options: Optional[Dict[
     from . import models  # runtime module; imports the exporter (torch) lazily itself
 
     if export_options is None and entry.role == "lifter":
-        export_options = {"form": "strided"}  # what Pose3DPipeline exports, so the cache is shared
+        export_options = models.lifter_export_options()  # what Pose3DPipeline exports, so the cache is shared
 
     return models.export_cached(checkpoint, entry.role, export_options)
 
@@ -536,5 +545,5 @@ def describe(entries: Optional[Sequence[ZooEntry]] = None) -> str:
 
 __all__ = [
     "ROLES", "ZooEntry", "list_models", "get", "defaults", "default_alias", "cache_home", "path", "fetch",
-    "resolve_model", "fetch_and_export", "expected_prefix_from_name", "describe",
+    "resolve_model", "check_model_arg", "is_remote", "is_url", "fetch_and_export", "expected_prefix_from_name", "describe",
 ]

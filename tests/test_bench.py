@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import read_frames
 from pose3d_rt import bench
 from pose3d_rt.bench import (
     REFERENCE_LABEL,
@@ -200,15 +201,8 @@ def test_reference_rows_of_the_fixture_demo_run():
 
 def test_synthetic_video_and_inputs(tmp_path):
     path = bench.make_synthetic_video(tmp_path, frames=5, size=(96, 64))
-    cap = cv2.VideoCapture(str(path)) if path.is_file() else None
-    if cap is not None:
-        frames = []
-        while True:
-            ok, f = cap.read()
-            if not ok:
-                break
-            frames.append(f)
-        cap.release()
+    if path.is_file():
+        frames = read_frames(path)
     else:  # PNG fallback
         frames = [cv2.imread(str(p)) for p in sorted(path.iterdir())]
     assert len(frames) == 5 and frames[0].shape == (64, 96, 3)

@@ -124,3 +124,21 @@ def test_export_without_a_checkpoint_is_a_clear_error(tmp_path, capsys):
 def test_console_script_entry_point_runs():
     r = subprocess.run([sys.executable, "-m", "pose3d_rt", "--version"], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.startswith("pose3d-rt ")
+
+
+def test_demo_warns_when_the_lifter_config_disagrees_with_the_checkpoint(caplog):
+    """The config says 27 frames, the model's receptive field is 9: the model wins, with a warning."""
+    import logging
+
+    from pose3d_rt.cli import _demo_check
+    from pose3d_rt.configs import ModelConfig
+    from pose3d_rt.pipeline import Pose3DPipeline
+    from pose3d_rt.testing import LinearLifter, ScriptedDetector, TemplatePose, walking_boxes
+
+    pipe = Pose3DPipeline(ScriptedDetector(walking_boxes(1, 320), 320), TemplatePose(), LinearLifter(9))
+    assert pipe.lifter_spec.receptive_field == 9
+    with caplog.at_level(logging.WARNING):
+        _demo_check({"lifter": ModelConfig(role="lifter", source="lift.py", seq_len=27)})(pipe)
+        _demo_check({"lifter": ModelConfig(role="lifter", source="ok.py", seq_len=9)})(pipe)
+    msgs = [r.getMessage() for r in caplog.records]
+    assert len(msgs) == 1 and "lift.py says 27 frames" in msgs[0] and "receptive field is 9" in msgs[0]
