@@ -1,7 +1,7 @@
 """Memory boundedness of the streaming pipeline: peak RSS after N frames, for N = 1,000 and 10,000.
 
 Runs the real pipeline code (detector decoding, top-down crops, SimCC decoding, tracking, ring-buffer lifting,
-JSON streaming to disk) with synthetic engines (pose3d_rt.testing) so that 10,000 frames take seconds. Each N
+JSON streaming to disk) with synthetic engines (fakes) so that 10,000 frames take seconds. Each N
 runs in a fresh subprocess; the peak resident set size (ru_maxrss) of each is compared.
 
     python -m benchmarks.memory                # writes benchmarks/results/memory.json and .md
@@ -22,10 +22,10 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def _child(frames: int, persons: int, json_path: str) -> dict:
     import numpy as np
-    from pose3d_rt.io import FrameSource
+    from fakes import LinearLifter, ScriptedDetector, TemplatePose, walking_boxes
+    from pose3d_rt.io.sinks import PredictionWriter, instances_to_json
+    from pose3d_rt.io.sources import FrameSource
     from pose3d_rt.pipeline import Pose3DPipeline
-    from pose3d_rt.sinks import PredictionWriter, instances_to_json
-    from pose3d_rt.testing import LinearLifter, ScriptedDetector, TemplatePose, walking_boxes
 
     det = ScriptedDetector(walking_boxes(persons, 320, gap_every=50, gap_len=3), input_size=320)
     pipe = Pose3DPipeline(det, TemplatePose(), LinearLifter(243), mode="default")

@@ -4,7 +4,7 @@ settings (flip test, a fresh 243-frame window per frame, one crop at a time), on
 Rebuilds the fixture checkpoints (tests/fixtures/build_checkpoint.py, as tests/conftest.py does) into
 ``$POSE3D_RT_TEST_CACHE/checkpoints`` (default ``.cache/tests/checkpoints``) when missing, exports them to ONNX
 once (cached by sha256 under ``$POSE3D_RT_HOME``, as the pipeline does for a .pth; needs the [export] extra) and
-runs :mod:`pose3d_rt.bench` on ``tests/fixtures/inputs/synthetic_video.avi``, the video the reference timing of
+runs :mod:`benchmarks.bench` on ``tests/fixtures/inputs/synthetic_video.avi``, the video the reference timing of
 the real demo (tests/fixtures/e2e/baseline_timing.json) was measured on.
 
     python -m benchmarks.stages                 # writes benchmarks/results/stages.json and .md
@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Dict
 
-from pose3d_rt.models import lifter_export_options
+from pose3d_rt.hub.cache import lifter_export_options
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -58,7 +58,7 @@ def build_checkpoints(names, out: Path) -> Dict[str, Path]:
 
 def export_models() -> Dict[str, Path]:
     """``{det|pose2d|lifter: .onnx}`` exported from the fixture checkpoints (cached)."""
-    from pose3d_rt.models import export_cached
+    from pose3d_rt.hub.cache import export_cached
 
     ckpts = build_checkpoints([m[0] for m in MODELS.values()], checkpoint_dir())
     return {key: export_cached(ckpts[name], role, opts) for key, (name, role, opts) in MODELS.items()}
@@ -71,9 +71,10 @@ def kernels(ckpts: Dict[str, Path], onnx: Dict[str, Path], repeats: int = 5, cro
 
     import numpy as np
     import torch
-    from pose3d_rt.bench import write_atomic
     from pose3d_rt.engines import load_engine
     from pose3d_rt.export.torch_engine import TorchEngine
+
+    from benchmarks.bench import write_atomic
 
     torch.set_num_threads(2)
     rng = np.random.default_rng(0)
@@ -111,7 +112,7 @@ def kernels(ckpts: Dict[str, Path], onnx: Dict[str, Path], repeats: int = 5, cro
 
 
 def main(argv=None) -> int:
-    from pose3d_rt.bench import cmd_bench, configure_parser
+    from benchmarks.bench import cmd_bench, configure_parser
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     configure_parser(ap)

@@ -30,8 +30,8 @@ log = logging.getLogger("benchmarks.visualize")
 
 def synthetic_result(persons: int, width: int = 640, height: int = 480, seed: int = 0):
     """A FrameResult with ``persons`` standing people spread over the frame, all keypoints visible."""
+    from fakes import STANDING_COCO_OFFSETS, STANDING_H36M_3D
     from pose3d_rt.results import FrameResult
-    from pose3d_rt.testing import STANDING_COCO_OFFSETS, STANDING_H36M_3D
 
     rng = np.random.default_rng(seed)
     xs = (np.arange(persons) + 0.5) * width / max(persons, 1)

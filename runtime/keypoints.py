@@ -180,7 +180,7 @@ def normalize_screen_coordinates(keypoints: np.ndarray, width: float, height: fl
     ``(kp - [w/2, h/2]) / (w/2)``: [0, w] maps to [-1, 1] and the aspect ratio is kept (the same scale for x
     and y). ``width``/``height`` are what the codec receives as ``camera_param`` ``w``/``h``; which values to pass
     (mmpose's swapped frame size, the real one, or the H36M frame) is decided by the caller (see
-    :func:`pose3d_rt.lifting.codec_frame_size`).
+    :func:`pose3d_rt.lifters.streaming.codec_frame_size`).
     """
     if not (np.isfinite(width) and width > 0 and np.isfinite(height) and height > 0):
         raise InputError(f"codec frame size must be positive, got w={width}, h={height}")

@@ -15,8 +15,8 @@ Two modes, one set of stages (docs/spec/demo_flow.md §11-12):
   included: Q1, Q2, Q5, Q6 (RGB to the models for image inputs), Q7 (whole-image box when nothing is detected),
   flip test, greedy one-frame tracking, per-frame rebase, sorting by track id.
 
-Every stage is usable alone: :class:`~pose3d_rt.detector.Detector`, :class:`~pose3d_rt.pose2d.PoseEstimator`,
-:func:`~pose3d_rt.tracking.make_tracker`, :class:`~pose3d_rt.lifting.Lifter`.
+Every stage is usable alone: :class:`~pose3d_rt.rtmdet.detector.Detector`, :class:`~pose3d_rt.rtmpose.estimator.PoseEstimator`,
+:func:`~pose3d_rt.tracking.make_tracker`, :class:`~pose3d_rt.lifters.streaming.Lifter`.
 """
 from __future__ import annotations
 
@@ -28,14 +28,14 @@ from typing import Any, Deque, Iterator, List, Optional, Union
 
 import numpy as np
 
-from .detector import Detections, Detector, filter_detections
 from .engines.base import Engine
 from .errors import InputError
-from .io import FrameSource, open_source
-from .lifting import LiftedFrame, Lifter
-from .models import lifter_export_options, load_model
-from .pose2d import PoseEstimator
+from .hub.cache import lifter_export_options, load_model
+from .io.sources import FrameSource, open_source
+from .lifters.streaming import LiftedFrame, Lifter
 from .results import FrameResult
+from .rtmdet.detector import Detections, Detector, filter_detections
+from .rtmpose.estimator import PoseEstimator
 from .tracking import make_tracker
 
 log = logging.getLogger(__name__)
@@ -145,7 +145,7 @@ class Pose3DPipeline:
 
     @property
     def lifter_spec(self):
-        """The lifter's :class:`~pose3d_rt.lifting.LifterSpec` (window, receptive field, ...), or None (2D only)."""
+        """The lifter's :class:`~pose3d_rt.lifters.streaming.LifterSpec` (window, receptive field, ...), or None (2D only)."""
         return None if self._lifter is None else self._lifter.spec
 
     @property

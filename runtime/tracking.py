@@ -22,8 +22,8 @@ from typing import List, Optional
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from .datasets import COCO17
 from .errors import InputError
+from .keypoint_sets import COCO17
 
 log = logging.getLogger(__name__)
 

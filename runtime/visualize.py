@@ -8,7 +8,7 @@ fixed:
 - Q12: every 3D skeleton is masked with *its own* 2D scores (persons are sorted by track id with their scores);
 - Q13: a joint is valid only if its 2D score passes the threshold **and** its 3D coordinates are finite.
 
-Colours are the mmpose metadata triplets (:mod:`pose3d_rt.datasets`). mmpose draws them as RGB on an RGB canvas;
+Colours are the mmpose metadata triplets (:mod:`pose3d_rt.keypoint_sets`). mmpose draws them as RGB on an RGB canvas;
 our canvas is BGR, so the BGR tuples of ``KeypointDataset.keypoint_colors``/``link_colors`` (the triplets reversed)
 give the same on-screen colours.
 
@@ -36,8 +36,8 @@ from typing import List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from .datasets import H36M17, KeypointDataset, get_dataset
 from .errors import InputError
+from .keypoint_sets import H36M17, KeypointDataset, get_dataset
 from .keypoints import canonical_dataset_name, convert_keypoint_scores
 from .results import FrameResult
 
@@ -165,7 +165,7 @@ def _dataset_tables(name: str) -> Tuple[str, KeypointDataset]:
     try:
         ds = get_dataset(table)
     except KeyError:
-        raise InputError(f"dataset_2d={name!r}: pose3d_rt.datasets has no colour/skeleton table for {src!r} "
+        raise InputError(f"dataset_2d={name!r}: pose3d_rt.keypoint_sets has no colour/skeleton table for {src!r} "
                          f"(drawable: coco, coco_wholebody (body joints), h36m)") from None
     return src, ds
 

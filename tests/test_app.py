@@ -1,5 +1,5 @@
-"""The run job (pose3d_rt.app.run): video/image/JSON/npz outputs written as a stream, and what an interrupted run
-leaves behind. Synthetic engines (pose3d_rt.testing), so the numbers are known in closed form."""
+"""The run job (pose3d_rt.job.run): video/image/JSON/npz outputs written as a stream, and what an interrupted run
+leaves behind. Synthetic engines (fakes), so the numbers are known in closed form."""
 from __future__ import annotations
 
 import json
@@ -9,9 +9,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from pose3d_rt.app import run
+from fakes import LinearLifter, ScriptedDetector, TemplatePose, walking_boxes
+from pose3d_rt.job import run
 from pose3d_rt.pipeline import Pose3DPipeline
-from pose3d_rt.testing import LinearLifter, ScriptedDetector, TemplatePose, walking_boxes
 from pose3d_rt.visualize import Visualizer
 
 W, H, N = 320, 240, 30
@@ -146,7 +146,7 @@ def test_image_run_writes_one_composite_image_atomically(tmp_path):
 
 
 def test_show_without_gui_or_display_is_a_clear_error_before_any_model(tmp_path, monkeypatch):
-    import pose3d_rt.app as app
+    import pose3d_rt.job as app
     from pose3d_rt.errors import InputError
 
     def factory():

@@ -1,4 +1,4 @@
-"""pose3d_rt.bench: statistics, ratios, tables, atomic writes, the parser, and one fast synthetic run.
+"""benchmarks.bench: statistics, ratios, tables, atomic writes, the parser, and one fast synthetic run.
 
 Speed is never asserted: timings are either fixed fake numbers (closed-form checks) or only checked for shape.
 """
@@ -14,8 +14,10 @@ import cv2
 import numpy as np
 import pytest
 from conftest import read_frames
-from pose3d_rt import bench
-from pose3d_rt.bench import (
+from pose3d_rt.errors import Pose3DError
+
+from benchmarks import bench
+from benchmarks.bench import (
     REFERENCE_LABEL,
     STAGES,
     UNIT_CROP,
@@ -32,7 +34,6 @@ from pose3d_rt.bench import (
     summarize,
     write_atomic,
 )
-from pose3d_rt.errors import Pose3DError
 
 FIXTURE_TIMING = Path(__file__).resolve().parent / "fixtures" / "e2e" / "baseline_timing.json"
 

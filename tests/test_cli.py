@@ -130,10 +130,10 @@ def test_demo_warns_when_the_lifter_config_disagrees_with_the_checkpoint(caplog)
     """The config says 27 frames, the model's receptive field is 9: the model wins, with a warning."""
     import logging
 
-    from pose3d_rt.cli import _demo_check
-    from pose3d_rt.configs import ModelConfig
+    from fakes import LinearLifter, ScriptedDetector, TemplatePose, walking_boxes
+    from pose3d_rt.cli.main import _demo_check
+    from pose3d_rt.mmconfig.evaluator import ModelConfig
     from pose3d_rt.pipeline import Pose3DPipeline
-    from pose3d_rt.testing import LinearLifter, ScriptedDetector, TemplatePose, walking_boxes
 
     pipe = Pose3DPipeline(ScriptedDetector(walking_boxes(1, 320), 320), TemplatePose(), LinearLifter(9))
     assert pipe.lifter_spec.receptive_field == 9

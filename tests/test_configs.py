@@ -10,11 +10,18 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from pose3d_rt.configs import ConfigError, ModelConfig, dataset_name, load_config, load_optional, summarize
 from pose3d_rt.errors import Pose3DError
+from pose3d_rt.mmconfig.evaluator import (
+    ConfigError,
+    ModelConfig,
+    dataset_name,
+    load_config,
+    load_optional,
+    summarize,
+)
 
 DATA = Path(__file__).resolve().parent / "data" / "configs"
-LOGGER = "pose3d_rt.configs"
+LOGGER = "pose3d_rt.mmconfig.evaluator"
 
 
 def write(folder: Path, name: str, text: str) -> Path:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pose3d_rt.datasets import COCO17, H36M17, KeypointDataset, get_dataset
+from pose3d_rt.keypoint_sets import COCO17, H36M17, KeypointDataset, get_dataset
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 

@@ -1,4 +1,4 @@
-"""RTMDet stage (pose3d_rt.detector) against the mmdet 3.3.0 reference fixtures (tests/fixtures/det/)."""
+"""RTMDet stage (pose3d_rt.rtmdet.detector) against the mmdet 3.3.0 reference fixtures (tests/fixtures/det/)."""
 from __future__ import annotations
 
 import json
@@ -11,7 +11,9 @@ import cv2
 import numpy as np
 import pytest
 from conftest import FIXTURE_IMAGES
-from pose3d_rt.detector import (
+from pose3d_rt.engines import Engine, TensorSpec
+from pose3d_rt.errors import InputError, ModelError
+from pose3d_rt.rtmdet.detector import (
     Detections,
     Detector,
     Letterbox,
@@ -25,8 +27,6 @@ from pose3d_rt.detector import (
     parse_detector_metadata,
     preprocess,
 )
-from pose3d_rt.engines import Engine, TensorSpec
-from pose3d_rt.errors import InputError, ModelError
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 DET = FIXTURES / "det"
@@ -299,10 +299,10 @@ def test_degenerate_candidates_never_crash_and_are_counted(caplog):
     ltrb[3, 0] = [-3, -3, -3, -3]
     ltrb[0, 2, 2] = np.inf
     cls, reg = one_level_maps(logits, ltrb.transpose(2, 0, 1).copy())
-    with caplog.at_level(logging.DEBUG, logger="pose3d_rt.detector"):
+    with caplog.at_level(logging.DEBUG, logger="pose3d_rt.rtmdet.detector"):
         det = decode_raw_levels(cls, reg, lb, PostprocessConfig(strides=(8, 16, 32)))[0]
     np.testing.assert_allclose(det.boxes, [[0, 0, 1, 1]], atol=1e-6)
-    msgs = [r.getMessage() for r in caplog.records if r.name == "pose3d_rt.detector"]
+    msgs = [r.getMessage() for r in caplog.records if r.name == "pose3d_rt.rtmdet.detector"]
     assert len(msgs) == 1 and "dropped 4 " in msgs[0], msgs
 
 
@@ -324,7 +324,7 @@ def test_decode_dets_labels_closed_form(caplog):
         [0, 0, 0, 0, 0.0],          # mmdeploy's appended zero row
     ]], np.float32)
     labels = np.array([[0, 2, 0, 0, 0, -1, 0]], np.int32)
-    with caplog.at_level(logging.DEBUG, logger="pose3d_rt.detector"):
+    with caplog.at_level(logging.DEBUG, logger="pose3d_rt.rtmdet.detector"):
         det = decode_dets_labels(dets, labels, [lb], score_thr=0.05)[0]
     np.testing.assert_allclose(det.boxes, [[20, 10, 40, 30], [0, 0, 250, 200]], rtol=1e-6)
     np.testing.assert_array_equal(det.scores, np.float32([0.9, 0.6]))

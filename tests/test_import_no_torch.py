@@ -80,7 +80,7 @@ def _report(proc: subprocess.CompletedProcess) -> dict:
 def _assert_covered(report: dict) -> None:
     names = report["imported"]
     # the walk really covered both folders (guards against a walk that silently finds nothing)
-    for expected in ("pose3d_rt", "pose3d_rt.cli", "pose3d_rt.errors", "pose3d_rt.engines",
+    for expected in ("pose3d_rt", "pose3d_rt.cli.main", "pose3d_rt.errors", "pose3d_rt.engines",
                      "pose3d_rt.engines.base", "pose3d_rt.engines.onnxruntime", "pose3d_rt.engines.tensorrt",
                      "pose3d_rt.engines.loader"):
         assert expected in names, names

@@ -15,7 +15,7 @@ from pose3d_rt.engines.base import Engine, TensorSpec
 from pose3d_rt.engines.errors import ModelError
 from pose3d_rt.errors import InputError
 from pose3d_rt.keypoints import convert_keypoint_definition, normalize_screen_coordinates, postprocess_3d
-from pose3d_rt.lifting import (
+from pose3d_rt.lifters.streaming import (
     EngineLifter,
     LiftedFrame,
     Lifter,
@@ -611,9 +611,9 @@ def test_lifter_input_errors():
 def test_engine_lifter_chunks_large_batches_and_pads_static_batches(monkeypatch):
     """Many windows go to the engine in calls of at most MAX_WINDOWS_PER_CALL; a static batch gets exactly its size.
     The chunked result equals the one-call result (closed form: LinearLifter is a fixed linear map)."""
-    from pose3d_rt import lifting
+    from fakes import LinearLifter
     from pose3d_rt.engines.base import TensorSpec
-    from pose3d_rt.testing import LinearLifter
+    from pose3d_rt.lifters import streaming as lifting
 
     eng = LinearLifter(9)
     calls = []
@@ -635,10 +635,10 @@ def test_engine_lifter_chunks_large_batches_and_pads_static_batches(monkeypatch)
 def test_one_frame_lifter_window_seq_len_1():
     """VideoPose3D-1f (receptive field 1): the window is the current frame alone, in both modes (was an argmax
     of an empty sequence in mmpose mode)."""
-    from pose3d_rt.io import FrameSource
-    from pose3d_rt.lifting import collate_pose_sequence
+    from fakes import LinearLifter, ScriptedDetector, TemplatePose, walking_boxes
+    from pose3d_rt.io.sources import FrameSource
+    from pose3d_rt.lifters.streaming import collate_pose_sequence
     from pose3d_rt.pipeline import Pose3DPipeline
-    from pose3d_rt.testing import LinearLifter, ScriptedDetector, TemplatePose, walking_boxes
 
     ids = np.array([[7, 3]])
     valid = np.array([[True, True]])

@@ -1,13 +1,13 @@
-"""Pipeline behaviour with synthetic engines (pose3d_rt.testing): corrected-mode fixes, each discriminating."""
+"""Pipeline behaviour with synthetic engines (fakes): corrected-mode fixes, each discriminating."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from fakes import LinearLifter, ScriptedDetector, TemplatePose, walking_boxes
 from pose3d_rt.errors import InputError
-from pose3d_rt.io import FrameSource
-from pose3d_rt.lifting import lift_offline
+from pose3d_rt.io.sources import FrameSource
+from pose3d_rt.lifters.streaming import lift_offline
 from pose3d_rt.pipeline import Pose3DPipeline
-from pose3d_rt.testing import LinearLifter, ScriptedDetector, TemplatePose, walking_boxes
 
 W, H = 320, 240
 

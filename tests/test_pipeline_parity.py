@@ -73,7 +73,7 @@ class Reference:
 
 
 class ReplayDetector:
-    """Stands in for :class:`pose3d_rt.detector.Detector`: returns the demo's boxes of the next frame.
+    """Stands in for :class:`pose3d_rt.rtmdet.detector.Detector`: returns the demo's boxes of the next frame.
 
     A frame whose only box is the whole image is the demo's Q7 fallback: it is replayed as "no detection", so the
     pipeline's own fallback produces it.
@@ -84,7 +84,7 @@ class ReplayDetector:
         self.w, self.h = image_size
 
     def __call__(self, frame):
-        from pose3d_rt.detector import Detections
+        from pose3d_rt.rtmdet.detector import Detections
 
         fid = self.ref.frame_ids[self.calls] if self.calls < len(self.ref.frame_ids) else -1
         self.calls += 1
@@ -104,7 +104,7 @@ class ReplayPose:
         self.ref, self.det = ref, det
 
     def __call__(self, frame, boxes):
-        from pose3d_rt.pose2d import Poses2D
+        from pose3d_rt.rtmpose.estimator import Poses2D
 
         rows = self.ref.frame(self.ref.frame_ids[self.det.calls - 1])
         assert len(rows) == len(boxes)
@@ -142,9 +142,9 @@ def engines(checkpoints):
 
 
 def _pipeline(engines, models, opts, ref, input_name):
-    from pose3d_rt.io import open_source
+    from fakes import ScriptedDetector
+    from pose3d_rt.io.sources import open_source
     from pose3d_rt.pipeline import Pose3DPipeline
-    from pose3d_rt.testing import ScriptedDetector
 
     # The detector slot is replaced below; a scripted engine keeps the constructor from running RTMDet.
     pipe = Pose3DPipeline(ScriptedDetector(lambda n: np.zeros((0, 5), np.float32)), engines(models[1]),
@@ -168,7 +168,7 @@ def test_runs_that_differ_only_after_2d_share_the_2d_instances():
 
 @pytest.mark.parametrize("run", ["video_default", "video_light_default", "still_group_default"])
 def test_2d_given_reference_boxes(run, engines):
-    from pose3d_rt.topdown import image_to_crop
+    from pose3d_rt.rtmpose.topdown import image_to_crop
 
     models, input_name, opts = RUNS[run]
     ref = Reference(run, input_name)

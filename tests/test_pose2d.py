@@ -9,12 +9,12 @@ import cv2
 import numpy as np
 import pytest
 from conftest import FIXTURE_IMAGES
-from pose3d_rt.datasets import COCO17, H36M17
+from fakes import TEMPLATE_CROP_XY, TemplatePose
 from pose3d_rt.engines import Engine, TensorSpec
 from pose3d_rt.errors import InputError, ModelError
-from pose3d_rt.pose2d import PoseEstimator, Poses2D, parse_pose_engine
-from pose3d_rt.testing import TEMPLATE_CROP_XY, TemplatePose
-from pose3d_rt.topdown import RTMPOSE_MEAN_RGB, RTMPOSE_STD_RGB, crop_to_image
+from pose3d_rt.keypoint_sets import COCO17, H36M17
+from pose3d_rt.rtmpose.estimator import PoseEstimator, Poses2D, parse_pose_engine
+from pose3d_rt.rtmpose.topdown import RTMPOSE_MEAN_RGB, RTMPOSE_STD_RGB, crop_to_image
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 IMAGES = FIXTURE_IMAGES

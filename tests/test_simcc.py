@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pose3d_rt.datasets import COCO17
-from pose3d_rt.simcc import decode_simcc, flip_back_simcc, get_simcc_maximum, merge_flip
-from pose3d_rt.topdown import crop_to_image, invert_affine, warp_matrices
+from pose3d_rt.keypoint_sets import COCO17
+from pose3d_rt.rtmpose.simcc import decode_simcc, flip_back_simcc, get_simcc_maximum, merge_flip
+from pose3d_rt.rtmpose.topdown import crop_to_image, invert_affine, warp_matrices
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 POSE_FILES = sorted((FIXTURES / "pose").glob("*/*.npz"))

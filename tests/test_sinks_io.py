@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from conftest import FIXTURES
 from pose3d_rt.errors import InputError
-from pose3d_rt.io import FrameSource, open_source
-from pose3d_rt.sinks import PredictionWriter, h36m_meta_info, instances_to_json, to_jsonable
+from pose3d_rt.io.sinks import PredictionWriter, h36m_meta_info, instances_to_json, to_jsonable
+from pose3d_rt.io.sources import FrameSource, open_source
 
 VIDEO = FIXTURES / "inputs" / "synthetic_video.avi"
 

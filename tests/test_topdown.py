@@ -10,7 +10,7 @@ import pytest
 from conftest import FIXTURE_IMAGES
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pose3d_rt.topdown import (
+from pose3d_rt.rtmpose.topdown import (
     RTMPOSE_MEAN_RGB,
     RTMPOSE_STD_RGB,
     apply_affine,

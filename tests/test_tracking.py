@@ -6,7 +6,7 @@ import pytest
 from conftest import FIXTURES
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pose3d_rt.datasets import COCO17
+from pose3d_rt.keypoint_sets import COCO17
 from pose3d_rt.tracking import GreedyTracker, HungarianTracker, iou_matrix, make_tracker, oks_matrix
 
 RUNS = {"video_default": "iou", "video_oks": "oks", "video_nonorm": "iou", "video_light_default": "iou"}

@@ -5,10 +5,10 @@ import math
 
 import numpy as np
 import pytest
-from pose3d_rt.datasets import COCO17, H36M17
+from fakes import STANDING_COCO_OFFSETS, STANDING_H36M_3D
 from pose3d_rt.errors import InputError
+from pose3d_rt.keypoint_sets import COCO17, H36M17
 from pose3d_rt.results import FrameResult
-from pose3d_rt.testing import STANDING_COCO_OFFSETS, STANDING_H36M_3D
 from pose3d_rt.visualize import (
     BOX_COLOR,
     GRID_LINE,

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 import pytest
-from pose3d_rt import models, zoo
 from pose3d_rt.engines.errors import ModelError
 from pose3d_rt.errors import InputError
+from pose3d_rt.hub import cache as models
+from pose3d_rt.hub import registry as zoo
 
 ZOO_JSON = Path(zoo.__file__).parent / "data" / "models.json"
 BODY_SIZE = 200_000

@@ -14,7 +14,7 @@ from typing import Iterator, List, Optional, Union
 import cv2
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 
 log = logging.getLogger(__name__)
 

@@ -63,10 +63,10 @@ from typing import Any, Deque, Dict, Iterable, List, Protocol, Sequence, Tuple, 
 
 import numpy as np
 
-from .engines.base import Engine
-from .engines.errors import ModelError
-from .errors import InputError
-from .keypoints import (
+from ..engines.base import Engine
+from ..engines.errors import ModelError
+from ..errors import InputError
+from ..keypoints import (
     H36M_BBOX_CENTER,
     H36M_BBOX_SCALE,
     H36M_FRAME_SIZE,
@@ -79,10 +79,10 @@ from .keypoints import (
     normalize_screen_coordinates,
     postprocess_3d,
 )
-from .keypoints import (
+from ..keypoints import (
     norm_pose_2d as _norm_pose_2d,
 )
-from .metadata import meta_bool, meta_int
+from ..metadata import meta_bool, meta_int
 
 logger = logging.getLogger(__name__)
 

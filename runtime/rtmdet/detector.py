@@ -63,10 +63,10 @@ import cv2
 import numpy as np
 from scipy.special import expit
 
-from .boxes import batched_nms, clip_boxes, valid_box_mask
-from .engines.errors import ModelError
-from .errors import InputError
-from .metadata import meta_bool, meta_floats
+from ..boxes import batched_nms, clip_boxes, valid_box_mask
+from ..engines.errors import ModelError
+from ..errors import InputError
+from ..metadata import meta_bool, meta_floats
 
 logger = logging.getLogger(__name__)
 

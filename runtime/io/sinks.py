@@ -123,7 +123,7 @@ def instances_to_json(keypoints_3d: np.ndarray, scores_3d: Optional[np.ndarray] 
 
 def h36m_meta_info() -> Dict[str, Any]:
     """The lifter's dataset meta as the mmpose demo writes it in ``meta_info`` (mmpose's parsed ``h36m.py``)."""
-    from .datasets import H36M17
+    from ..keypoint_sets import H36M17
 
     d = H36M17
     names = list(d.keypoint_names)

@@ -10,8 +10,7 @@ from __future__ import annotations
 from typing import Callable, Dict, Mapping, Optional, Sequence, Union
 
 import numpy as np
-
-from .engines.base import Engine, TensorSpec
+from pose3d_rt.engines.base import Engine, TensorSpec
 
 # A neutral standing pose in a 192x256 crop (COCO-17 order), used by the synthetic pose engine.
 TEMPLATE_CROP_XY = np.array(

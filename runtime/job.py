@@ -26,9 +26,9 @@ import cv2
 import numpy as np
 
 from .errors import InputError
-from .io import FrameSource, VideoInfo, open_source
+from .io.sinks import PredictionWriter, instances_to_json
+from .io.sources import FrameSource, VideoInfo, open_source
 from .results import FrameResult
-from .sinks import PredictionWriter, instances_to_json
 
 log = logging.getLogger(__name__)
 
@@ -231,7 +231,7 @@ def run(pipeline_factory, input_spec: str, *, output_root: Optional[str] = None,
     mode = getattr(pipeline, "mode", "default")
     writer = None
     if save_predictions:
-        from .sinks import h36m_meta_info
+        from .io.sinks import h36m_meta_info
 
         writer = PredictionWriter(paths["json"], h36m_meta_info(), flat=info.is_image)
     npz = NpzSpill(paths["npz"]) if save_npz else None

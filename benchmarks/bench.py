@@ -1,14 +1,14 @@
 """Speed benchmark: every stage alone and the whole pipeline, against mmpose-demo-equivalent settings.
 
 ``pose3d-rt bench --det D.onnx --pose2d P.onnx --lifter L.onnx [--input VIDEO]`` (or ``--synthetic``, with the
-scripted engines of :mod:`pose3d_rt.testing`) times, on CPU ONNX Runtime unless ``--device`` says otherwise:
+scripted engines of :mod:`fakes`) times, on CPU ONNX Runtime unless ``--device`` says otherwise:
 
 ``det``     the detector (letterbox + network + decode + NMS), ms per frame, one frame per call;
 ``pose2d``  RTMPose, ms per crop: 1/4/8 crops in one network call without flip test (the default mode) against
             the BASELINE of one crop per call with flip test (the mmpose demo's settings);
-``lifter``  the lifter, ms per person-frame: the ring-buffer :class:`~pose3d_rt.lifting.Lifter` (one batched call
+``lifter``  the lifter, ms per person-frame: the ring-buffer :class:`~pose3d_rt.lifters.streaming.Lifter` (one batched call
             per frame for P tracks) against the BASELINE of a fresh receptive-field window built per frame per
-            person and run alone (:class:`~pose3d_rt.lifting.Lifter` ``mode="mmpose"``, one instance per person);
+            person and run alone (:class:`~pose3d_rt.lifters.streaming.Lifter` ``mode="mmpose"``, one instance per person);
 ``vis``     ``pose3d_rt.visualize.Visualizer().render(frame, result)``, ms per frame (skipped, with a note, when
             that module is not importable);
 ``e2e``     frames per second over the whole video: :class:`~pose3d_rt.pipeline.Pose3DPipeline` ``mode="default"``
@@ -40,9 +40,8 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
-
-from .argtypes import nonneg_int, positive_int
-from .errors import InputError
+from pose3d_rt.cli.argtypes import nonneg_int, positive_int
+from pose3d_rt.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -232,7 +231,7 @@ def _loadavg() -> Optional[List[float]]:
 
 
 def environment(threads: Optional[int], device: str) -> Dict[str, Any]:
-    from ._version import __version__
+    from pose3d_rt._version import __version__
 
     try:
         import onnxruntime as ort
@@ -399,7 +398,7 @@ def synthetic_tracks(persons: int, frames: int, frame_wh: Tuple[int, int], seed:
                      ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """2D inputs for the lifter stage: ``(T, P, 17, 2)`` COCO keypoints (pixels), ``(T, P, 17)`` scores and
     ``(T, P, 4)`` boxes of ``persons`` walking figures."""
-    from .testing import TEMPLATE_CROP_XY
+    from fakes import TEMPLATE_CROP_XY
 
     w, h = frame_wh
     rng = np.random.default_rng(seed)
@@ -442,11 +441,11 @@ def _interleaved(variants: Mapping[str, Callable[[], float]], repeats: int) -> D
 
 
 class _Prefillable:
-    """:class:`~pose3d_rt.lifting.LifterModel` that returns zeros while ``off`` (filling a lifter's history or
+    """:class:`~pose3d_rt.lifters.streaming.LifterModel` that returns zeros while ``off`` (filling a lifter's history or
     ring buffer to its steady state without paying for the network), the real model otherwise."""
 
     def __init__(self, model: Any) -> None:
-        from .lifting import as_lifter_model
+        from pose3d_rt.lifters.streaming import as_lifter_model
 
         self.model = as_lifter_model(model)
         self.spec = self.model.spec
@@ -477,7 +476,7 @@ def _ms(t0: float, items: int) -> float:
 
 
 def _stage_det(ctx: _Context) -> None:
-    from .detector import Detector
+    from pose3d_rt.rtmdet.detector import Detector
 
     det = Detector(ctx.engines["det"])
     frames = ctx.frames
@@ -497,7 +496,7 @@ def _stage_det(ctx: _Context) -> None:
 
 
 def _stage_pose2d(ctx: _Context) -> None:
-    from .pose2d import PoseEstimator
+    from pose3d_rt.rtmpose.estimator import PoseEstimator
 
     args, engine = ctx.args, ctx.engines["pose2d"]
     per_frame = max(args.batch_sizes)
@@ -544,7 +543,7 @@ def _stage_pose2d(ctx: _Context) -> None:
 
 
 def _stage_lifter(ctx: _Context) -> None:
-    from .lifting import Lifter
+    from pose3d_rt.lifters.streaming import Lifter
 
     args = ctx.args
     persons = sorted(set(args.persons))
@@ -612,14 +611,14 @@ def _stage_lifter(ctx: _Context) -> None:
 
 def _stage_vis(ctx: _Context) -> None:
     try:
-        from .visualize import Visualizer  # written separately; optional here
+        from pose3d_rt.visualize import Visualizer  # written separately; optional here
     except ImportError as exc:
         why = f"pose3d_rt.visualize is not importable ({exc})"
         log.warning("vis stage skipped: %s", why)
         ctx.skipped["vis"] = why
         return
-    from .io import FrameSource
-    from .pipeline import Pose3DPipeline
+    from pose3d_rt.io.sources import FrameSource
+    from pose3d_rt.pipeline import Pose3DPipeline
 
     frames = ctx.frames
     w, h = ctx.frame_wh
@@ -650,7 +649,7 @@ def _stage_vis(ctx: _Context) -> None:
 
 
 def _limited(video: Path, limit: int):
-    from .io import FrameSource, open_source
+    from pose3d_rt.io.sources import FrameSource, open_source
 
     src = open_source(str(video))
     if limit <= 0:
@@ -661,8 +660,8 @@ def _limited(video: Path, limit: int):
 
 
 def _stage_e2e(ctx: _Context) -> None:
-    from .io import FrameSource
-    from .pipeline import Pose3DPipeline
+    from pose3d_rt.io.sources import FrameSource
+    from pose3d_rt.pipeline import Pose3DPipeline
 
     args, e = ctx.args, ctx.engines
     pipes = {
@@ -749,7 +748,7 @@ def configure_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     g.add_argument("--pose2d", default=None, help="2D pose model: .onnx, .engine or .pth")
     g.add_argument("--lifter", default=None, help="lifter: .onnx, .engine or .pth (strided export for .pth)")
     g.add_argument("--synthetic", action="store_true",
-                   help="use the scripted engines of pose3d_rt.testing instead of models (times the host code)")
+                   help="use the scripted engines of fakes instead of models (times the host code)")
     g = p.add_argument_group("input")
     g.add_argument("--input", default=None, metavar="VIDEO",
                    help="video (or folder of images) to run on; default: a generated synthetic video")
@@ -782,11 +781,11 @@ def configure_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 def _load_engines(args: argparse.Namespace) -> Dict[str, Any]:
     if args.synthetic:
-        from .testing import LinearLifter, ScriptedDetector, TemplatePose, walking_boxes
+        from fakes import LinearLifter, ScriptedDetector, TemplatePose, walking_boxes
 
         return {"det": ScriptedDetector(walking_boxes(3, 320), 320), "pose2d": TemplatePose(),
                 "lifter": LinearLifter(243)}
-    from .models import lifter_export_options, load_model
+    from pose3d_rt.hub.cache import lifter_export_options, load_model
 
     needed = {m for m, users in _NEEDS.items() if set(users) & set(args.stages)}
     missing = [f"--{m}" for m in ("det", "pose2d", "lifter") if m in needed and getattr(args, m) is None]
@@ -815,7 +814,7 @@ def _reference_path(args: argparse.Namespace) -> Optional[Path]:
 
 def run_bench(args: argparse.Namespace) -> Dict[str, Any]:
     """Run the requested stages and return the report (rows, environment, settings, skipped stages)."""
-    from .io import open_source
+    from pose3d_rt.io.sources import open_source
 
     env = environment(args.threads, args.device)
     engines = _load_engines(args)

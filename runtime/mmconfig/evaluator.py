@@ -41,10 +41,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
-from .errors import Pose3DError
+from ..errors import Pose3DError
 
 try:  # pragma: no cover - depends on what the rest of the package defines
-    from .errors import ConfigError  # type: ignore[attr-defined]
+    from ..errors import ConfigError  # type: ignore[attr-defined]
 except ImportError:
 
     class ConfigError(Pose3DError, ValueError):  # type: ignore[no-redef]

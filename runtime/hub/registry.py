@@ -37,10 +37,10 @@ from urllib.error import HTTPError, URLError
 from urllib.parse import unquote, urlsplit
 from urllib.request import Request, urlopen
 
-from ._version import __version__
-from .engines.errors import ModelError
-from .errors import InputError
-from .models import cache_home, file_sha256
+from .._version import __version__
+from ..engines.errors import ModelError
+from ..errors import InputError
+from .cache import cache_home, file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -523,7 +523,7 @@ def fetch_and_export(alias: Union[str, ZooEntry], export_options: Optional[Dict[
     if not entry.supported:
         raise ModelError(f"alias {entry.alias!r} ({entry.family}) cannot be exported: not yet supported by the runtime")
     checkpoint = fetch(entry, **fetch_kwargs)
-    from . import models  # runtime module; imports the exporter (torch) lazily itself
+    from . import cache as models  # runtime module; imports the exporter (torch) lazily itself
 
     if export_options is None and entry.role == "lifter":
         export_options = models.lifter_export_options()  # what Pose3DPipeline exports, so the cache is shared

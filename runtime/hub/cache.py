@@ -14,9 +14,9 @@ import os
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
-from .engines import Engine
-from .engines.errors import ModelError
-from .errors import Pose3DError
+from ..engines import Engine
+from ..engines.errors import ModelError
+from ..errors import Pose3DError
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def export_cached(checkpoint: Union[str, Path], role: str, export_options: Optio
         log.info("using cached export %s", out)
         return out
     try:
-        from .export import export_onnx  # lazy: imports torch
+        from ..export import export_onnx  # lazy: imports torch
     except ImportError as exc:
         raise Pose3DError(
             f"{checkpoint}: .pth checkpoints are converted to ONNX on first use, which needs the [export] extra "
@@ -78,11 +78,11 @@ def load_model(model: Union[str, Path, Engine], role: str, device: str = "cpu", 
     http(s) URL of a checkpoint (fetched into the cache, then exported once)."""
     if isinstance(model, Engine) or (hasattr(model, "run") and hasattr(model, "inputs")):
         return model  # type: ignore[return-value]
-    from .engines import load_engine
+    from ..engines import load_engine
 
     path = Path(model)
     if not path.exists():  # a zoo alias or an http(s) URL: fetched (verified, cached) to a local .pth
-        from . import zoo
+        from . import registry as zoo
 
         if zoo.is_remote(str(model)):
             path = zoo.resolve_model(str(model), role)

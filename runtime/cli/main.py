@@ -20,11 +20,12 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 from typing import List, Optional, Sequence
 
-from ._version import __version__
+from .._version import __version__
+from ..errors import Pose3DError
 from .argtypes import nonneg_float, positive_int
-from .errors import Pose3DError
 
 log = logging.getLogger("pose3d_rt")
 
@@ -242,8 +243,6 @@ def build_parser() -> argparse.ArgumentParser:
     q = msub.add_parser("path", help="print where an alias is (or would be) cached")
     q.add_argument("name", metavar="NAME", help="alias or URL")
 
-    from .bench import configure_parser as _bench_parser
-
     p = sub.add_parser(
         "bench",
         help="per-stage and end-to-end speed, with the mmpose-demo-equivalent baseline and ratios",
@@ -253,13 +252,29 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_BENCH_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _bench_parser(p)
+    bench = _benchmarks()
+    if bench is not None:
+        bench.configure_parser(p)
     return parser
+
+
+def _benchmarks():
+    """The benchmarking code lives in the source checkout's ``benchmarks/`` folder, not in the package: import it
+    from there (None when pose3d-rt is installed from a wheel)."""
+    try:
+        import benchmarks.bench as bench
+    except ImportError:
+        root = Path(__file__).resolve().parents[2]
+        if not (root / "benchmarks" / "bench.py").is_file():
+            return None
+        sys.path.insert(0, str(root))
+        import benchmarks.bench as bench
+    return bench
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
     try:
-        from .export import export_onnx  # lazy: torch is imported only here
+        from ..export import export_onnx  # lazy: torch is imported only here
     except ImportError as exc:  # torch or onnx missing
         raise Pose3DError(
             f"exporting needs the [export] extra (torch, onnx): pip install 'pose3d-rt[export]' ({exc})"
@@ -275,7 +290,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def _cmd_build_engine(args: argparse.Namespace) -> int:
     try:
-        from .export.trt_build import build_engine
+        from ..export.trt_build import build_engine
     except ImportError as exc:
         raise Pose3DError(f"building engines needs the [export] and [trt] extras ({exc})") from None
     out = build_engine(args.onnx, args.output, fp16=args.fp16, max_batch=args.max_batch)
@@ -294,7 +309,7 @@ def _pipeline_options(args: argparse.Namespace) -> dict:
 
 def _default_alias(role: str) -> str:
     try:
-        from . import zoo
+        from ..hub import registry as zoo
 
         return zoo.default_alias(role)
     except Exception:  # the help text must never fail
@@ -307,7 +322,7 @@ ROLES = ("detector", "pose2d", "lifter")
 def _model_args(models: Sequence[Optional[str]], flags: Sequence[str]):
     """``(arg, role, flag)`` of each model to load: ``None`` becomes the role's default alias; ``--lifter none``
     (2D only) is left out."""
-    from . import zoo
+    from ..hub import registry as zoo
 
     out = []
     for arg, role, flag in zip(models, ROLES, flags):
@@ -330,13 +345,13 @@ def _flagged(flag: str, call, *a, **kw):
 def _run_job(args: argparse.Namespace, det: Optional[str], pose2d: Optional[str], lifter: Optional[str],
              flags: Sequence[str] = ("--det", "--pose2d", "--lifter"), extra_options: Optional[dict] = None,
              check=None) -> int:
-    from .app import run
-    from .pipeline import Pose3DPipeline
+    from ..job import run
+    from ..pipeline import Pose3DPipeline
 
     if args.save_predictions and not args.output_root:
         raise Pose3DError("--save-predictions needs --output-root")
-    from . import zoo
-    from .engines.onnxruntime import parse_device
+    from ..engines.onnxruntime import parse_device
+    from ..hub import registry as zoo
 
     _flagged("--device", parse_device, args.device)
     opts = _pipeline_options(args)
@@ -358,7 +373,7 @@ def _run_job(args: argparse.Namespace, det: Optional[str], pose2d: Optional[str]
     visualizer = None
     if args.output_root or args.show:
         try:
-            from .visualize import Visualizer
+            from ..visualize import Visualizer
         except ImportError:  # pragma: no cover - visualize is part of the package
             Visualizer = None
         if Visualizer is not None:
@@ -427,7 +442,7 @@ def _demo_check(cfgs: dict):
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .configs import load_optional
+    from ..mmconfig.evaluator import load_optional
 
     cfgs = {
         "detector": load_optional(args.det_config, "detector"),
@@ -443,7 +458,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from . import zoo
+    from ..hub import registry as zoo
 
     action = args.models_command
     if action is None or action == "list":
@@ -468,9 +483,10 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import cmd_bench
-
-    return cmd_bench(args)
+    bench = _benchmarks()
+    if bench is None:
+        raise Pose3DError("bench runs from a source checkout (its benchmarks/ folder is not part of the package)")
+    return bench.cmd_bench(args)
 
 
 _COMMANDS = {"export": _cmd_export, "build-engine": _cmd_build_engine, "run": _cmd_run, "demo": _cmd_demo,

@@ -1,8 +1,8 @@
 """RTMPose (SimCC) top-down 2D pose stage: frame + person boxes -> COCO keypoints, torch-free.
 
 ``PoseEstimator(engine)(frame, boxes)`` reproduces mmpose's ``inference_topdown`` for RTMPose models
-(``rtmpose.md`` §6-§9): :mod:`pose3d_rt.topdown` crops and normalises every box (one batch per frame), the engine
-runs the batch (originals and, with ``flip_test``, their horizontal flips in the same call), :mod:`pose3d_rt.simcc`
+(``rtmpose.md`` §6-§9): :mod:`pose3d_rt.rtmpose.topdown` crops and normalises every box (one batch per frame), the engine
+runs the batch (originals and, with ``flip_test``, their horizontal flips in the same call), :mod:`pose3d_rt.rtmpose.simcc`
 merges the flip and decodes, and the crop coordinates are mapped back to image pixels.
 
 Engine metadata keys (string values, all optional; explicit constructor arguments win):
@@ -29,10 +29,10 @@ from typing import Any, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .datasets import KeypointDataset, get_dataset
-from .engines.errors import ModelError
-from .errors import InputError
-from .metadata import meta_bool, meta_floats
+from ..engines.errors import ModelError
+from ..errors import InputError
+from ..keypoint_sets import KeypointDataset, get_dataset
+from ..metadata import meta_bool, meta_floats
 from .simcc import DEFAULT_SPLIT_RATIO, decode_simcc, merge_flip
 from .topdown import (
     BBOX_PADDING,
@@ -234,7 +234,7 @@ class PoseEstimator:
     - ``max_batch``: at most this many crops per engine call (flipped copies included); a static engine batch
       size overrides it (the last call is zero-padded).
     - ``warp_method``: ``"fixed_point"`` (bit-exact with mmpose/OpenCV 4.x) or ``"opencv"`` (see
-      :mod:`pose3d_rt.topdown`).
+      :mod:`pose3d_rt.rtmpose.topdown`).
     - ``dataset``, ``input_size`` (w, h), ``split_ratio``: override what the engine metadata says.
     """
 

@@ -1,0 +1,1 @@
+"""Getting a model: cache folder, the registry of zoo aliases, downloads, and resolution to an Engine."""

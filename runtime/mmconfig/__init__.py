@@ -1,0 +1,1 @@
+"""OpenMMLab config files read without mmengine and without executing them."""
