@@ -17,15 +17,12 @@ from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .errors import ModelError, Pose3DError
+from .errors import EngineInputError, ModelError
 
 Dim = Union[int, str, None]  # an int for a static dim, a name (or None) for a dynamic one
 Inputs = Union[np.ndarray, Mapping[str, np.ndarray]]
 
 
-class EngineInputError(Pose3DError, ValueError):
-    """Arrays or arguments given to an engine do not fit the network (wrong/missing input name, rank, static dim,
-    dtype) or the backend (unknown device string)."""
 
 
 def _static_dim(d: Dim) -> Optional[int]:

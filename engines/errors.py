@@ -16,3 +16,8 @@ class ModelError(Pose3DError, ValueError):
 
 class BackendUnavailableError(Pose3DError, RuntimeError):
     """A requested backend/provider (CUDA, TensorRT, torch) is not installed or has no device."""
+
+
+class EngineInputError(Pose3DError, ValueError):
+    """Arrays or arguments given to an engine do not fit the network (wrong/missing input name, rank, static dim,
+    dtype) or the backend (unknown device string)."""
