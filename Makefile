@@ -1,4 +1,4 @@
-# pose3d-rt developer targets. `make setup` creates .venv with everything (CPU torch for export, dev tools).
+# pose3d-rt developer targets. `make setup` creates .venv with everything (CPU torch for export, OpenVINO, dev tools).
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -9,7 +9,7 @@ setup:
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
 	$(BIN)/python -m pip install torch==2.13.0
-	$(BIN)/python -m pip install -e ".[export,dev]"
+	$(BIN)/python -m pip install -e ".[export,dev,openvino]"
 
 test:
 	$(BIN)/python -m pytest -q

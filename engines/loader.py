@@ -19,7 +19,9 @@ def load_engine(path: Union[str, Path], device: str = "cpu", threads: Optional[i
 
     - ``.onnx`` -> :class:`~pose3d_rt.engines.onnxruntime.OrtEngine` on ``device`` (``cpu``, ``cuda[:N]``,
       ``tensorrt[:N]``), ``threads`` = intra-op threads; ``options``: ``fp16``, ``trt_cache_dir``,
-      ``trt_workspace_bytes``, ``inter_op_threads``, ``log_severity``.
+      ``trt_workspace_bytes``, ``inter_op_threads``, ``log_severity``; on ``device="openvino[:DEVICE]"``
+      -> :class:`~pose3d_rt.engines.openvino.OpenVinoEngine` (extra ``[openvino]``); option ``precision``
+      (``f32`` default, ``bf16``, ``f16``).
     - ``.engine`` / ``.plan`` / ``.trt`` -> :class:`~pose3d_rt.engines.tensorrt.TrtEngine` (a pose3d-rt engine
       file built by ``pose3d-rt build-engine``) on GPU ``N`` of ``device``; ``options``: ``strict_gpu_name``,
       ``log_level``.
@@ -29,6 +31,10 @@ def load_engine(path: Union[str, Path], device: str = "cpu", threads: Optional[i
     """
     p = Path(path)
     suffix = p.suffix.lower()
+    if suffix in ONNX_SUFFIXES and str(device or "").strip().lower().startswith("openvino"):
+        from .openvino import OpenVinoEngine
+
+        return OpenVinoEngine.load(p, device=device, threads=threads, **options)
     if suffix in ONNX_SUFFIXES:
         from .onnxruntime import OrtEngine
 

@@ -49,12 +49,16 @@ def _ort():
 
 
 def parse_device(device: Optional[str]) -> Tuple[str, int]:
-    """``"cpu"`` -> ``("cpu", 0)``; ``"cuda:1"`` -> ``("cuda", 1)``; ``"tensorrt"`` / ``"trt:0"`` -> ``("tensorrt", 0)``."""
+    """``"cpu"`` -> ``("cpu", 0)``; ``"cuda:1"`` -> ``("cuda", 1)``; ``"tensorrt"`` / ``"trt:0"`` -> ``("tensorrt", 0)``;
+    ``"openvino[:DEVICE]"`` -> ``("openvino", 0)``."""
     text = (device or "cpu").strip().lower()
+    if re.fullmatch(r"openvino(?::[a-z]+(?:\.\d+)?)?", text):
+        return "openvino", 0  # the OpenVINO target (CPU, GPU.1, ...) is parsed by engines.openvino
     m = re.fullmatch(r"(cpu|cuda|gpu|tensorrt|trt)(?::(\d+))?", text)
     if not m:
         raise EngineInputError(
-            f"device {device!r}: expected 'cpu', 'cuda', 'cuda:N', 'tensorrt' or 'tensorrt:N'"
+            f"device {device!r}: expected 'cpu', 'cuda', 'cuda:N', 'tensorrt', 'tensorrt:N', 'openvino' or "
+            f"'openvino:DEVICE'"
         )
     kind = {"gpu": "cuda", "trt": "tensorrt"}.get(m.group(1), m.group(1))
     index = int(m.group(2) or 0)
@@ -77,6 +81,8 @@ def providers_for(device: Optional[str], *, fp16: bool = False, trt_cache_dir: O
     available = list(_ort().get_available_providers())
     if kind == "cpu":
         return [CPU]
+    if kind == "openvino":
+        raise EngineInputError(f"device {device!r} runs .onnx files on OpenVINO: use load_engine(path, device)")
     needed = [TRT] if kind == "tensorrt" else [CUDA]
     missing = [p for p in needed if p not in available]
     if missing:

@@ -87,8 +87,8 @@ class TrtEngine(Engine):
         p = Path(path)
         header, plan = read_engine_file(p)  # file errors first: they need no GPU
         kind, index = parse_device(device)
-        if kind == "cpu":
-            log.info("%s: TensorRT engines run on a GPU; device=%r -> cuda:0", p, device)
+        if kind in ("cpu", "openvino"):
+            log.info("%s: TensorRT engines run on an NVIDIA GPU; device=%r -> cuda:0", p, device)
         trt, cuda = import_backend()
         try:
             cuda.init()
