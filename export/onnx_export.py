@@ -14,6 +14,7 @@ Graphs:
 | rtmpose | ``input`` (N, 3, H, W) float32, RGB, normalised | ``simcc_x`` (N, K, W*r), ``simcc_y`` (N, K, H*r) |
 | tcn, strided | ``keypoints`` (N, RF, 17, 2) codec-normalised 2D | ``keypoints_3d`` (N, 1, 17, 3) |
 | tcn, dilated | ``keypoints`` (N, T, 17, 2), T >= RF | ``keypoints_3d`` (N, T - RF + 1, 17, 3) |
+| tcn, stream | ``keypoints`` (N, T, 17, 2) new frames, ``start`` (N,), ``state_in_<l>`` (N, S_l, C_l) | ``keypoints_3d`` (N, T, 17, 3) (frame t - R), ``state_out_<l>``; :mod:`~pose3d_rt.export.models.tcn_stream` |
 
 Metadata (``metadata_props``; every value a string, lists comma-joined):
 
@@ -25,6 +26,7 @@ Metadata (``metadata_props``; every value a string, lists comma-joined):
 | ``output_format``, ``strides``, ``score_thr``, ``nms_iou_thr``, ``nms_pre``, ``max_per_img``, ``num_classes`` | rtmdet | decode and test_cfg defaults |
 | ``simcc_split_ratio``, ``dataset``, ``num_keypoints`` | rtmpose | SimCC bins per pixel, keypoint set |
 | ``receptive_field``, ``causal``, ``form``, ``input_joint_order``, ``dataset`` | tcn | the lifter's window |
+| ``right_context``, ``state_shapes`` (``S x C`` per layer, ``;``-joined) | tcn, stream | output delay, state tensors |
 | ``source_sha256``, ``source_name``, ``exporter``, ``exporter_version``, ``metadata_version``, ``opset`` | all | provenance |
 """
 from __future__ import annotations
@@ -46,6 +48,7 @@ log = logging.getLogger(__name__)
 
 PathLike = Union[str, Path]
 METADATA_VERSION = "1"
+LIFTER_FORMS = ("strided", "dilated", "stream")
 DET_MEAN_BGR = (103.53, 116.28, 123.675)
 DET_STD_BGR = (57.375, 57.12, 58.395)
 POSE_MEAN_RGB = (123.675, 116.28, 103.53)
@@ -210,8 +213,10 @@ def _build(family: str, state_dict, arch: Optional[str], form: Optional[str], so
         from .models import tcn
 
         order = tcn.guess_input_joint_order(source.name, family)
-        model, variant = tcn.load_model(state_dict, arch=arch, form=form or "strided", input_joint_order=order,
-                                        **({} if causal is None else {"causal": bool(causal)}))
+        model, variant = tcn.load_model(state_dict, arch=arch, form="dilated" if form == "stream" else form or "strided",
+                                        input_joint_order=order, **({} if causal is None else {"causal": bool(causal)}))
+        if form == "stream":
+            return _stream_build(model, variant, order)
         rf = int(model.receptive_field)
         t = rf if (form or "strided") == "strided" else rf + 16
         example = torch.zeros(1, t, model.num_joints, 2)
@@ -222,13 +227,31 @@ def _build(family: str, state_dict, arch: Optional[str], form: Optional[str], so
     raise ModelError(f"{source}: unsupported model family {family!r}")
 
 
+def _stream_build(model, variant: str, order: str):
+    """The step form of a TCN lifter: keypoints + start + per-layer states in, 3D + new states out."""
+    from .models import tcn_stream
+
+    shapes = tcn_stream.state_shapes(model)
+    module = tcn_stream.StreamingTCN(model).eval()
+    names = [f"state_in_{i}" for i in range(len(shapes))]
+    example = (torch.zeros(1, 1, model.num_joints, 2), torch.ones(1),
+               *(torch.zeros(1, h, c) for c, h in shapes))
+    meta = {"family": "tcn", "variant": variant, "receptive_field": str(int(model.receptive_field)),
+            "causal": str(bool(model.causal)).lower(), "form": "stream",
+            "right_context": str(tcn_stream.right_context(model)),
+            "state_shapes": ";".join(f"{h}x{c}" for c, h in shapes), "input_joint_order": order,
+            "dataset": "h36m", "num_keypoints": str(model.num_joints)}
+    out_names = ["keypoints_3d"] + [f"state_out_{i}" for i in range(len(shapes))]
+    return module, ["keypoints", "start", *names], example, out_names, meta
+
+
 def export_onnx(checkpoint: PathLike, output: PathLike, arch: Optional[str] = None, opset: int = 17,
                 batch: Union[str, int] = "dynamic", nms: bool = False, form: Optional[str] = None,
                 causal: Optional[bool] = None) -> Path:
     """Export an official checkpoint to ONNX; returns the written path. See the module docstring."""
     src, out = Path(checkpoint), Path(output)
-    if form is not None and form not in ("strided", "dilated"):
-        raise Pose3DError(f"--form must be 'strided' or 'dilated', got {form!r}")
+    if form is not None and form not in LIFTER_FORMS:
+        raise Pose3DError(f"--form must be one of {', '.join(LIFTER_FORMS)}, got {form!r}")
     if not (batch == "dynamic" or (isinstance(batch, int) and batch >= 1)):
         raise Pose3DError(f"--batch must be 'dynamic' or a positive integer, got {batch!r}")
     t0 = time.perf_counter()
@@ -240,16 +263,17 @@ def export_onnx(checkpoint: PathLike, output: PathLike, arch: Optional[str] = No
         raise Pose3DError(f"{src}: --nms applies to detectors only; this is a {family} checkpoint")
     if causal and family not in ("tcn", "videopose3d_original"):
         raise Pose3DError(f"{src}: --causal applies to lifters only; this is a {family} checkpoint")
-    module, in_name, example, out_names, meta = _build(family, state_dict, arch, form, src, nms=nms, causal=causal)
+    module, in_names, example, out_names, meta = _build(family, state_dict, arch, form, src, nms=nms, causal=causal)
+    in_names = [in_names] if isinstance(in_names, str) else list(in_names)
+    examples = (example,) if isinstance(example, torch.Tensor) else tuple(example)
     if isinstance(batch, int):
-        example = example.expand(batch, *example.shape[1:]).contiguous()
+        examples = tuple(e.expand(batch, *e.shape[1:]).contiguous() for e in examples)
     dynamic: Dict[str, Dict[int, str]] = {}
     if batch == "dynamic":
-        dynamic[in_name] = {0: "batch"}
-        for o in out_names:
-            dynamic[o] = {0: "batch"}
-    if meta.get("form") == "dilated":
-        dynamic.setdefault(in_name, {})[1] = "time"
+        for name in in_names + out_names:
+            dynamic[name] = {0: "batch"}
+    if meta.get("form") in ("dilated", "stream"):
+        dynamic.setdefault(in_names[0], {})[1] = "time"
         dynamic.setdefault(out_names[0], {})[1] = "time_out"
     meta.update({"source_sha256": file_sha256(src), "source_name": src.name, "exporter": "pose3d-rt",
                  "exporter_version": _version(), "metadata_version": METADATA_VERSION, "opset": str(opset),
@@ -258,7 +282,7 @@ def export_onnx(checkpoint: PathLike, output: PathLike, arch: Optional[str] = No
     tmp = out.with_name(f".{out.name}.part")
     try:
         with torch.no_grad():
-            torch.onnx.export(module, (example,), str(tmp), input_names=[in_name], output_names=out_names,
+            torch.onnx.export(module, examples, str(tmp), input_names=in_names, output_names=out_names,
                               dynamic_axes=dynamic or None, opset_version=opset, do_constant_folding=True,
                               dynamo=False)
         import onnx
