@@ -24,6 +24,7 @@ Metadata (``metadata_props``; every value a string, lists comma-joined):
 | ``input_size`` | rtmdet, rtmpose | ``H,W`` of the network input |
 | ``mean``, ``std``, ``channel_order`` | rtmdet, rtmpose | normalisation in the network's channel order (``bgr`` / ``rgb``) |
 | ``output_format``, ``strides``, ``score_thr``, ``nms_iou_thr``, ``nms_pre``, ``max_per_img``, ``num_classes`` | rtmdet | decode and test_cfg defaults |
+| ``dynamic_hw`` (``true``) | rtmdet, ``dynamic_hw=True`` | the graph takes any H x W (multiples of 32; priors computed in-graph); ``input_size`` is then the largest side's square |
 | ``simcc_split_ratio``, ``dataset``, ``num_keypoints`` | rtmpose | SimCC bins per pixel, keypoint set |
 | ``receptive_field``, ``causal``, ``form``, ``input_joint_order``, ``dataset`` | tcn | the lifter's window |
 | ``right_context``, ``state_shapes`` (``S x C`` per layer, ``;``-joined) | tcn, stream | output delay, state tensors |
@@ -71,11 +72,12 @@ def _version() -> str:
 class RTMDetExport(nn.Module):
     """RTMDet + host-friendly decoding: per-level raw maps -> boxes (input pixels) and sigmoid scores."""
 
-    def __init__(self, model: nn.Module, input_hw: Tuple[int, int]) -> None:
+    def __init__(self, model: nn.Module, input_hw: Tuple[int, int], dynamic_hw: bool = False) -> None:
         super().__init__()
         self.model = model
         strides = tuple(int(s) for s in getattr(model, "strides", (8, 16, 32)))
         self.strides = strides
+        self.dynamic_hw = bool(dynamic_hw)
         h, w = input_hw
         priors = []
         for s in strides:
@@ -84,13 +86,26 @@ class RTMDetExport(nn.Module):
             priors.append(np.stack([xs.ravel(), ys.ravel()], 1))
         self.register_buffer("priors", torch.from_numpy(np.concatenate(priors).astype(np.float32)), persistent=False)
 
+    def _dynamic_priors(self, cls_maps) -> torch.Tensor:
+        """Prior points (x, y) of every level from the feature maps' own sizes, so one graph takes any H x W
+        (multiples of the largest stride): the same row-major level order as the static buffer."""
+        out = []
+        for c, s in zip(cls_maps, self.strides):
+            fh, fw = c.shape[2], c.shape[3]
+            ys = torch.arange(fh, dtype=torch.float32) * s
+            xs = torch.arange(fw, dtype=torch.float32) * s
+            grid_y = ys[:, None].expand(fh, fw).reshape(-1)
+            grid_x = xs[None, :].expand(fh, fw).reshape(-1)
+            out.append(torch.stack([grid_x, grid_y], 1))
+        return torch.cat(out, 0)
+
     def forward(self, x: torch.Tensor):
         outs = self.model(x)
         n = len(self.strides)
         cls, reg = outs[:n], outs[n:]
         scores = torch.cat([c.permute(0, 2, 3, 1).flatten(1, 2) for c in cls], 1).sigmoid()
         dist = torch.cat([r.permute(0, 2, 3, 1).flatten(1, 2) for r in reg], 1)
-        p = self.priors
+        p = self._dynamic_priors(cls) if self.dynamic_hw else self.priors
         boxes = torch.cat([p - dist[..., :2], p + dist[..., 2:]], -1)
         return boxes, scores
 
@@ -173,7 +188,7 @@ def _detector_metadata(model: nn.Module, variant: str, input_hw: Tuple[int, int]
 
 
 def _build(family: str, state_dict, arch: Optional[str], form: Optional[str], source: Path, nms: bool = False,
-           causal: Optional[bool] = None):
+           causal: Optional[bool] = None, dynamic_hw: bool = False):
     """-> (module to export, input name, example input, output names, dynamic axes, metadata)."""
     if family == "rtmdet":
         from .models import rtmdet
@@ -182,9 +197,11 @@ def _build(family: str, state_dict, arch: Optional[str], form: Optional[str], so
         cfg = rtmdet.VARIANTS.get(variant) if hasattr(rtmdet, "VARIANTS") else None
         input_hw = tuple(getattr(cfg, "input_size", None) or getattr(model, "input_size", None) or (640, 640))
         num_classes = int(state_dict["bbox_head.rtm_cls.0.weight"].shape[0])
-        module = RTMDetExport(model, input_hw).eval()
+        module = RTMDetExport(model, input_hw, dynamic_hw=dynamic_hw).eval()
         example = torch.zeros(1, 3, *input_hw)
         meta = _detector_metadata(model, variant, input_hw, num_classes)
+        if dynamic_hw:
+            meta["dynamic_hw"] = "true"
         if nms:
             module = RTMDetNMSExport(module, float(meta["nms_iou_thr"]), float(meta["score_thr"]),
                                      int(meta["max_per_img"])).eval()
@@ -247,7 +264,7 @@ def _stream_build(model, variant: str, order: str):
 
 def export_onnx(checkpoint: PathLike, output: PathLike, arch: Optional[str] = None, opset: int = 17,
                 batch: Union[str, int] = "dynamic", nms: bool = False, form: Optional[str] = None,
-                causal: Optional[bool] = None) -> Path:
+                causal: Optional[bool] = None, dynamic_hw: bool = False) -> Path:
     """Export an official checkpoint to ONNX; returns the written path. See the module docstring."""
     src, out = Path(checkpoint), Path(output)
     if form is not None and form not in LIFTER_FORMS:
@@ -263,7 +280,10 @@ def export_onnx(checkpoint: PathLike, output: PathLike, arch: Optional[str] = No
         raise Pose3DError(f"{src}: --nms applies to detectors only; this is a {family} checkpoint")
     if causal and family not in ("tcn", "videopose3d_original"):
         raise Pose3DError(f"{src}: --causal applies to lifters only; this is a {family} checkpoint")
-    module, in_names, example, out_names, meta = _build(family, state_dict, arch, form, src, nms=nms, causal=causal)
+    if dynamic_hw and family != "rtmdet":
+        raise Pose3DError(f"{src}: --dynamic-hw applies to detectors only; this is a {family} checkpoint")
+    module, in_names, example, out_names, meta = _build(family, state_dict, arch, form, src, nms=nms, causal=causal,
+                                                        dynamic_hw=dynamic_hw)
     in_names = [in_names] if isinstance(in_names, str) else list(in_names)
     examples = (example,) if isinstance(example, torch.Tensor) else tuple(example)
     if isinstance(batch, int):
@@ -272,6 +292,10 @@ def export_onnx(checkpoint: PathLike, output: PathLike, arch: Optional[str] = No
     if batch == "dynamic":
         for name in in_names + out_names:
             dynamic[name] = {0: "batch"}
+    if meta.get("dynamic_hw") == "true":
+        dynamic.setdefault(in_names[0], {}).update({2: "height", 3: "width"})
+        for name in set(out_names) & {"boxes", "scores"}:
+            dynamic.setdefault(name, {})[1] = "anchors"
     if meta.get("form") in ("dilated", "stream"):
         dynamic.setdefault(in_names[0], {})[1] = "time"
         dynamic.setdefault(out_names[0], {})[1] = "time_out"
