@@ -130,15 +130,16 @@ def test_demo_warns_when_the_lifter_config_disagrees_with_the_checkpoint(caplog)
     """The config says 27 frames, the model's receptive field is 9: the model wins, with a warning."""
     import logging
 
-    from fakes import LinearLifter, ScriptedDetector, TemplatePose, walking_boxes
-    from pose3d_rt.cli.main import _demo_check
-    from pose3d_rt.mmconfig.evaluator import ModelConfig
+    from pose3d_rt.cli.demo import config_check
+    from pose3d_rt.mmconfig import ModelConfig
     from pose3d_rt.pipeline import Pose3DPipeline
+
+    from benchmarks.fakes import LinearLifter, ScriptedDetector, TemplatePose, walking_boxes
 
     pipe = Pose3DPipeline(ScriptedDetector(walking_boxes(1, 320), 320), TemplatePose(), LinearLifter(9))
     assert pipe.lifter_spec.receptive_field == 9
     with caplog.at_level(logging.WARNING):
-        _demo_check({"lifter": ModelConfig(role="lifter", source="lift.py", seq_len=27)})(pipe)
-        _demo_check({"lifter": ModelConfig(role="lifter", source="ok.py", seq_len=9)})(pipe)
+        config_check({"lifter": ModelConfig(role="lifter", source="lift.py", seq_len=27)})(pipe)
+        config_check({"lifter": ModelConfig(role="lifter", source="ok.py", seq_len=9)})(pipe)
     msgs = [r.getMessage() for r in caplog.records]
     assert len(msgs) == 1 and "lift.py says 27 frames" in msgs[0] and "receptive field is 9" in msgs[0]

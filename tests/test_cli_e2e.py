@@ -87,7 +87,7 @@ def test_run_default_mode_writes_video_json_and_npz(setup, monkeypatch):
 
 def test_export_causal_lifter_and_refuse_causal_detector(setup, capsys):
     from pose3d_rt.engines import load_engine
-    from pose3d_rt.lifters.streaming import EngineLifter
+    from pose3d_rt.lifters import EngineLifter
 
     root, _, _, (det, _, lift) = setup
     out = root / "causal27.onnx"

@@ -7,7 +7,7 @@ import random
 import pytest
 from conftest import FIXTURES
 from pose3d_rt.cli import main
-from pose3d_rt.hub import registry as zoo
+from pose3d_rt import hub
 from test_zoo import home, server  # noqa: F401  (autouse tmp cache home; the 127.0.0.1 HTTP server)
 
 
@@ -23,21 +23,21 @@ def _one_line_error(capsys, code, needle):
 def test_models_list_shows_every_alias_defaults_and_licences(capsys):
     assert main(["models", "list"]) == 0
     out = capsys.readouterr().out
-    for e in zoo.list_models():
+    for e in hub.list_models():
         assert e.alias in out
-    for alias in zoo.defaults().values():
+    for alias in hub.defaults().values():
         assert f"{alias} [default]" in out
     assert "CC BY-NC" in out
     assert main(["models", "list", "--role", "lifter"]) == 0
     out = capsys.readouterr().out
-    assert all(e.alias in out for e in zoo.list_models("lifter"))
-    assert not any(e.alias in out.split() for e in zoo.list_models("detector"))
+    assert all(e.alias in out for e in hub.list_models("lifter"))
+    assert not any(e.alias in out.split() for e in hub.list_models("detector"))
 
 
 def test_models_path_is_under_the_cache_home(capsys, home):  # noqa: F811
     assert main(["models", "path", "rtmpose-m"]) == 0
     got = capsys.readouterr().out.strip()
-    assert got == str(home / "checkpoints" / zoo.get("rtmpose-m").file_name)
+    assert got == str(home / "checkpoints" / hub.get("rtmpose-m").file_name)
 
 
 def test_models_fetch_url_and_404(server, capsys, home):  # noqa: F811

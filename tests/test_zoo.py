@@ -13,15 +13,17 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 import pytest
+from pose3d_rt import hub
 from pose3d_rt.engines.errors import ModelError
 from pose3d_rt.errors import InputError
-from pose3d_rt.hub import cache as models
-from pose3d_rt.hub import registry as zoo
+from pose3d_rt.hub import cache, download, registry, resolve
+from pose3d_rt.hub.roles import Role
 
-ZOO_JSON = Path(zoo.__file__).parent / "data" / "models.json"
+ZOO_JSON = Path(registry.__file__).parent / "data" / "models.json"
+ROLES = [r.value for r in Role]
 BODY_SIZE = 200_000
 
-# The reference invocation of the demo (demo_flow.md, first table): the zoo's defaults must be exactly these.
+# The reference invocation of the mmpose demo: the zoo's defaults must be exactly these.
 SEED_URLS = {
     "detector": "https://download.openmmlab.com/mmpose/v1/projects/rtmpose/"
                 "rtmdet_m_8xb32-100e_coco-obj365-person-235e8209.pth",
@@ -135,7 +137,7 @@ def _fetch(target, **kw):
     kw.setdefault("progress", False)
     kw.setdefault("backoff", 0.0)
     kw.setdefault("timeout", 5)
-    return zoo.fetch(target, **kw)
+    return hub.fetch(target, **kw)
 
 
 def _leftovers(home: Path, name: str) -> List[str]:
@@ -158,19 +160,19 @@ def test_fetch_success_then_cached(server, home):
     assert _leftovers(home, name) == [name]  # no .part left behind
     again = _fetch(f"{base}/{name}")
     assert again == out and len(state.requests) == 1  # served from the cache, no request
-    assert zoo.path(f"{base}/{name}") == out
+    assert hub.path(f"{base}/{name}") == out
 
 
 def test_fetch_alias_through_entry(server, home, monkeypatch):
     base, state = server
     data, digest, name = _blob(2)
     state.files[name] = data
-    entry = replace(zoo.get("rtmpose-t"), url=f"{base}/{name}", mirrors=(), file_name=name, sha256_prefix=digest[:8])
-    monkeypatch.setattr(zoo, "_registry", lambda: {"rtmpose-t": entry})
-    assert zoo.path("rtmpose-t") == home / "checkpoints" / name
+    entry = replace(hub.get("rtmpose-t"), url=f"{base}/{name}", mirrors=(), file_name=name, sha256_prefix=digest[:8])
+    monkeypatch.setattr(registry, "_registry", lambda: {"rtmpose-t": entry})
+    assert hub.path("rtmpose-t") == home / "checkpoints" / name
     out = _fetch("rtmpose-t")
     assert out.read_bytes() == data
-    assert zoo.resolve_model("RTMPose-T", "pose2d", progress=False) == out  # aliases are case-insensitive
+    assert hub.resolve_path("RTMPose-T", "pose2d", progress=False) == out  # aliases are case-insensitive
     assert len(state.requests) == 1
 
 
@@ -315,7 +317,7 @@ def test_mirror_is_tried_after_404(server, home):
     base, state = server
     data, digest, name = _blob(16)
     state.files["mirror/" + name] = data
-    entry = replace(zoo.get("rtmdet-m-person"), url=f"{base}/gone/{name}", mirrors=(f"{base}/mirror/{name}",),
+    entry = replace(hub.get("rtmdet-m-person"), url=f"{base}/gone/{name}", mirrors=(f"{base}/mirror/{name}",),
                     file_name=name, sha256_prefix=digest[:8])
     assert _fetch(entry).read_bytes() == data
     assert [r["path"] for r in state.requests] == [f"/gone/{name}", f"/mirror/{name}"]
@@ -344,79 +346,127 @@ def test_connection_refused_is_a_model_error(home):
     ],
 )
 def test_expected_prefix_from_name(name, expected):
-    assert zoo.expected_prefix_from_name(name) == expected
+    assert hub.expected_prefix_from_name(name) == expected
 
 
 # ------------------------------------------------------------------------------------------ look-up and resolve
 
 
 def test_get_and_close_matches():
-    e = zoo.get("rtmpose-m")
+    e = hub.get("rtmpose-m")
     assert (e.role, e.family, e.input_size, e.sha256_prefix) == ("pose2d", "rtmpose", (192, 256), "e48f03d0")
-    assert zoo.get("VideoPose3D-243F-SUPV-CPN-FT").receptive_field == 243
+    assert hub.get("VideoPose3D-243F-SUPV-CPN-FT").receptive_field == 243
     with pytest.raises(InputError, match=r"unknown model alias 'rtmpose_m'; did you mean 'rtmpose-m'"):
-        zoo.get("rtmpose_m")
+        hub.get("rtmpose_m")
     with pytest.raises(InputError, match=r"unknown model alias 'zzz' \(known aliases: .*human3d"):
-        zoo.get("zzz")
+        hub.get("zzz")
 
 
 def test_list_models_and_defaults():
-    roles = {r: zoo.list_models(r) for r in zoo.ROLES}
-    assert sum(len(v) for v in roles.values()) == len(zoo.list_models())
+    roles = {r: hub.list_models(r) for r in ROLES}
+    assert sum(len(v) for v in roles.values()) == len(hub.list_models())
     assert all(e.role == r for r, es in roles.items() for e in es)
-    assert [e.alias for e in zoo.list_models("2D pose model")] == [e.alias for e in roles["pose2d"]]
-    assert {r: zoo.get(a).url for r, a in zoo.defaults().items()} == SEED_URLS
-    assert [e.alias for e in zoo.list_models() if e.default] == list(zoo.defaults().values())
-    assert zoo.default_alias("lifter") == "videopose3d-243f-supv-cpn-ft"
+    assert [e.alias for e in hub.list_models("2D pose model")] == [e.alias for e in roles["pose2d"]]
+    assert {r: hub.get(a).url for r, a in hub.defaults().items()} == SEED_URLS
+    assert [e.alias for e in hub.list_models() if e.default] == list(hub.defaults().values())
+    assert hub.default_alias("lifter") == "videopose3d-243f-supv-cpn-ft"
     with pytest.raises(InputError, match="unknown model role 'segmenter'"):
-        zoo.list_models("segmenter")
+        hub.list_models("segmenter")
 
 
-def test_cache_home_is_the_models_one(home):
-    assert zoo.cache_home is models.cache_home
-    assert zoo.cache_home() == home
-    assert zoo.path("rtmdet-m-person") == home / "checkpoints" / "rtmdet_m_8xb32-100e_coco-obj365-person-235e8209.pth"
+def test_one_cache_home_and_one_sha256(home):
+    assert hub.cache_home is cache.cache_home and hub.file_sha256 is cache.file_sha256
+    for module in (registry, download, resolve):  # no second copy in the other hub modules
+        assert not any(hasattr(module, name) and getattr(module, name) is not getattr(cache, name)
+                       for name in ("cache_home", "file_sha256"))
+    assert hub.cache_home() == home
+    assert hub.path("rtmdet-m-person") == home / "checkpoints" / "rtmdet_m_8xb32-100e_coco-obj365-person-235e8209.pth"
 
 
-def test_resolve_model_paths_and_errors(tmp_path, server, home):
+def test_resolve_path_paths_and_errors(tmp_path, server, home):
     base, state = server
     f = tmp_path / "det.onnx"
     f.write_bytes(b"x")
-    assert zoo.resolve_model(f, "detector") == f
-    assert zoo.resolve_model(str(f), "detector") == f
+    assert hub.resolve_path(f, "detector") == f
+    assert hub.resolve_path(str(f), "detector") == f
     data, _, name = _blob(17)
     state.files[name] = data
-    assert zoo.resolve_model(f"{base}/{name}", "lifter", progress=False, backoff=0.0).read_bytes() == data
+    assert hub.resolve_path(f"{base}/{name}", "lifter", progress=False, backoff=0.0).read_bytes() == data
 
     with pytest.raises(InputError, match=r"^alias 'rtmpose-m' is a pose2d model, not a detector; "
                                          r"detector aliases: rtmdet-m-person \(default\), rtmdet-nano-person$"):
-        zoo.resolve_model("rtmpose-m", "detector")
+        hub.resolve_path("rtmpose-m", "detector")
     with pytest.raises(InputError, match="alias 'rtmdet-nano-person' is a detector model, not a lifter"):
-        zoo.resolve_model("rtmdet-nano-person", "lifter")
+        hub.resolve_path("rtmdet-nano-person", "lifter")
     with pytest.raises(ModelError, match="'human3d'.*not yet supported"):
-        zoo.resolve_model("human3d", "lifter")
+        hub.resolve_path("human3d", "lifter")
     with pytest.raises(InputError, match=r"'missing\.onnx' given for the pose2d: no such file\. Specify a model as"):
-        zoo.resolve_model("missing.onnx", "pose2d")
+        hub.resolve_path("missing.onnx", "pose2d")
     with pytest.raises(InputError, match=r"'rtmdet-m' given for the detector: not an existing file, an http\(s\) "
                                          r"URL or a known model alias\. Did you mean 'rtmdet-m-person'\?"):
-        zoo.resolve_model("rtmdet-m", "detector")
+        hub.resolve_path("rtmdet-m", "detector")
     assert len(state.requests) == 1  # no error case reached the network
+
+
+def test_role_spellings_labels_and_flags():
+    assert [r.value for r in Role] == ["detector", "pose2d", "lifter"]
+    for spelling, role in [("det", Role.DETECTOR), ("Person Detector", Role.DETECTOR), ("2D pose model", Role.POSE2D),
+                           ("pose", Role.POSE2D), (" pose2d ", Role.POSE2D), ("3d", Role.LIFTER),
+                           ("pose lifter", Role.LIFTER), (Role.LIFTER, Role.LIFTER)]:
+        assert Role.parse(spelling) is role, spelling
+    assert [(r.label, r.flag) for r in Role] == [("detector", "--det"), ("2D pose model", "--pose2d"),
+                                                 ("lifter", "--lifter")]
+    assert Role.POSE2D == "pose2d" and f"{Role.POSE2D}" == "pose2d"
+    with pytest.raises(InputError, match=r"^unknown model role 'segmenter'; expected one of detector, pose2d, lifter$"):
+        Role.parse("segmenter")
+
+
+def test_classify_every_kind_without_network(tmp_path, server):
+    base, state = server
+    f = tmp_path / "det.onnx"
+    f.write_bytes(b"x")
+
+    class FakeEngine:
+        inputs = outputs = ()
+
+        def run(self, feeds):
+            return {}
+
+    engine = FakeEngine()
+    assert hub.classify(engine, "detector") == hub.ModelRef("engine", Role.DETECTOR, engine)
+    assert hub.classify("None", "lifter") == hub.ModelRef("none", Role.LIFTER, None)
+    assert hub.classify(f, "det").kind == "path" and hub.classify(str(f), "det").value == f
+    assert hub.classify(f"{base}/x-0123abcd.pth", "lifter").kind == "url"
+    ref = hub.classify("RTMPose-M", "2D pose model")
+    assert (ref.kind, ref.role, ref.value.alias, ref.remote) == ("alias", Role.POSE2D, "rtmpose-m", True)
+    with pytest.raises(InputError, match=r"'none' given for the detector: not an existing file"):
+        hub.check("none", "detector")  # "none" means "no model" for the lifter only
+    assert hub.resolve(engine, Role.POSE2D) is engine and hub.resolve("none", Role.LIFTER) is None
+    assert state.requests == []
+
+
+def test_resolve_rejects_an_unknown_file_type_naming_the_role(tmp_path):
+    f = tmp_path / "weights.bin"
+    f.write_bytes(b"x")
+    with pytest.raises(ModelError, match=r"weights\.bin: unknown model file type '\.bin' for the 2D pose model; "
+                                         r"expected one of \.onnx, \.engine, \.plan, \.trt, \.pth, \.pt, \.ckpt$"):
+        hub.resolve(f, "pose2d")
 
 
 def test_fetch_and_export_wires_fetch_to_export_cached(server, home, monkeypatch):
     base, state = server
     data, digest, name = _blob(18)
     state.files[name] = data
-    entry = replace(zoo.get("videopose3d-27f-supv"), url=f"{base}/{name}", mirrors=(), file_name=name,
+    entry = replace(hub.get("videopose3d-27f-supv"), url=f"{base}/{name}", mirrors=(), file_name=name,
                     sha256_prefix=digest[:8])
     calls = []
-    monkeypatch.setattr(models, "export_cached", lambda ckpt, role, opts=None: calls.append((ckpt, role, opts)) or
+    monkeypatch.setattr(cache, "export_cached", lambda ckpt, role, opts=None: calls.append((ckpt, role, opts)) or
                         Path(str(ckpt) + ".onnx"))
-    out = zoo.fetch_and_export(entry, {"form": "strided"}, progress=False)
+    out = hub.fetch_and_export(entry, {"form": "strided"}, progress=False)
     assert calls == [(home / "checkpoints" / name, "lifter", {"form": "strided"})]
     assert out == home / "checkpoints" / (name + ".onnx")
     with pytest.raises(ModelError, match="not yet supported"):
-        zoo.fetch_and_export("human3d")
+        hub.fetch_and_export("human3d")
 
 
 # ------------------------------------------------------------------------------------------- data file integrity
@@ -426,16 +476,16 @@ def test_data_file_integrity():
     doc = json.loads(ZOO_JSON.read_text(encoding="utf-8"))
     entries = doc["models"]
     documented = set(doc["fields"])
-    dataclass_fields = {f.name for f in fields(zoo.ZooEntry)} - {"default"}
+    dataclass_fields = {f.name for f in fields(hub.ZooEntry)} - {"default"}
     assert documented == dataclass_fields
     aliases = [e["alias"] for e in entries]
     assert len({a.lower() for a in aliases}) == len(aliases), "aliases must be unique (case-insensitively)"
     for e in entries:
         assert set(e) == documented, e["alias"]
-        assert e["role"] in zoo.ROLES, e["alias"]
+        assert e["role"] in ROLES, e["alias"]
         prefix = e["sha256_prefix"]
         assert re.fullmatch(r"[0-9a-f]{8}", prefix), e["alias"]
-        assert zoo.expected_prefix_from_name(e["file_name"]) == prefix, e["alias"]
+        assert hub.expected_prefix_from_name(e["file_name"]) == prefix, e["alias"]
         for url in [e["url"], *e["mirrors"]]:
             assert url.startswith("https://download.openmmlab.com/"), e["alias"]
             assert url.rsplit("/", 1)[1] == e["file_name"] and prefix in url, e["alias"]
@@ -446,10 +496,10 @@ def test_data_file_integrity():
         else:
             assert e["receptive_field"] is None and len(e["input_size"]) == 2, e["alias"]
         if e["family"] == "videopose3d":
-            assert "CC BY-NC 4.0" in e["licence"] and zoo.get(e["alias"]).non_commercial
+            assert "CC BY-NC 4.0" in e["licence"] and hub.get(e["alias"]).non_commercial
         if e["family"] in ("rtmdet", "rtmpose"):
-            assert e["licence"].startswith("Apache-2.0") and not zoo.get(e["alias"]).non_commercial
-    assert set(doc["defaults"]) == set(zoo.ROLES)
+            assert e["licence"].startswith("Apache-2.0") and not hub.get(e["alias"]).non_commercial
+    assert set(doc["defaults"]) == set(ROLES)
     by_alias = {e["alias"]: e for e in entries}
     for role, alias in doc["defaults"].items():
         assert by_alias[alias]["role"] == role and by_alias[alias]["supported"]
@@ -458,40 +508,40 @@ def test_data_file_integrity():
 
 
 def test_data_file_variants_match_the_specs():
-    """The variants the specs list (rtmdet.md §1, rtmpose.md §1, lifter.md §1) are all present, with their
+    """The variants docs/MMPOSE_BEHAVIOUR.md lists (sections RTMDet, RTMPose, VideoPose3D) are all present, with their
     receptive fields (= 3**num_stages of the TCN: kernel sizes all 3) and input sizes."""
-    by_variant = {(e.family, e.variant): e for e in zoo.list_models()}
+    by_variant = {(e.family, e.variant): e for e in hub.list_models()}
     assert by_variant[("rtmdet", "nano-person-320")].input_size == (320, 320)
     assert by_variant[("rtmdet", "m-person-640")].input_size == (640, 640)
     expected_pose = {("t", "256x192"), ("s", "256x192"), ("m", "256x192"), ("l", "256x192"), ("m", "384x288"),
                      ("l", "384x288"), ("x", "384x288")}
-    pose = {tuple(e.variant.split("-body7-")) for e in zoo.list_models("pose2d")}
+    pose = {tuple(e.variant.split("-body7-")) for e in hub.list_models("pose2d")}
     assert pose == expected_pose
-    for e in zoo.list_models("pose2d"):
+    for e in hub.list_models("pose2d"):
         h, w = (int(v) for v in e.variant.rsplit("-", 1)[1].split("x"))
         assert e.input_size == (w, h) and f"-{h}x{w}-" in e.file_name
-    lifters = {e.variant: e.receptive_field for e in zoo.list_models("lifter") if e.family == "videopose3d"}
+    lifters = {e.variant: e.receptive_field for e in hub.list_models("lifter") if e.family == "videopose3d"}
     assert lifters == {"1f-supv-cpn-ft": 1, "27f-supv": 27, "81f-supv": 81, "243f-supv": 243,
                        "243f-supv-cpn-ft": 243, "27f-semi-supv": 27, "27f-semi-supv-cpn-ft": 27}
-    for e in zoo.list_models("lifter"):
+    for e in hub.list_models("lifter"):
         if e.family == "videopose3d":
             assert f"_{e.receptive_field}frame" in e.file_name
-    assert all(os.path.basename(e.url) == e.file_name for e in zoo.list_models())
+    assert all(os.path.basename(e.url) == e.file_name for e in hub.list_models())
 
 
-def test_load_model_takes_an_alias_fetches_exports_and_caches(server, home, monkeypatch, checkpoints):
+def test_resolve_takes_an_alias_fetches_exports_and_caches(server, home, monkeypatch, checkpoints):
     """The Python API's model arguments accept aliases: fetched from the (local) server, hash-checked, exported."""
     base, state = server
     data = checkpoints["rtmpose_t_body8_256x192"].read_bytes()
     digest = hashlib.sha256(data).hexdigest()
     name = f"rtmpose-t-fixture-{digest[:8]}_20240101.pth"
     state.files[name] = data
-    entry = replace(zoo.get("rtmpose-t"), url=f"{base}/{name}", mirrors=(), file_name=name, sha256_prefix=digest[:8])
-    monkeypatch.setattr(zoo, "_registry", lambda: {"rtmpose-t": entry})
-    engine = models.load_model("rtmpose-t", "2D pose model")
+    entry = replace(hub.get("rtmpose-t"), url=f"{base}/{name}", mirrors=(), file_name=name, sha256_prefix=digest[:8])
+    monkeypatch.setattr(registry, "_registry", lambda: {"rtmpose-t": entry})
+    engine = hub.resolve("rtmpose-t", "2D pose model")
     assert engine.metadata["family"] == "rtmpose"
     assert [s.name for s in engine.outputs] == ["simcc_x", "simcc_y"]
     assert (home / "checkpoints" / name).read_bytes() == data
     assert len(list((home / "onnx").glob("*.onnx"))) == 1
-    models.load_model("rtmpose-t", "2D pose model")
+    hub.resolve("rtmpose-t", "2D pose model")
     assert len(state.requests) == 1  # cached: no second download, no second export

@@ -30,3 +30,16 @@ def nonneg_float(value: str) -> float:
     if not v >= 0:
         raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value!r}")
     return v
+
+
+def batch_or_dynamic(value: str):
+    """``--batch`` of ``export``: ``"dynamic"`` or a positive integer."""
+    if value == "dynamic":
+        return "dynamic"
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--batch must be 'dynamic' or a positive integer, got {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"--batch must be 'dynamic' or a positive integer, got {value!r}")
+    return n

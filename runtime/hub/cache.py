@@ -1,8 +1,8 @@
-"""Model resolution: turn what a user passes for a model (an .onnx, .engine or .pth path, a zoo alias, a URL)
-into an Engine.
+"""The model cache, and the runtime's one gateway to the exporter (:mod:`pose3d_rt.export`, torch).
 
-A ``.pth`` (an official OpenMMLab checkpoint) is exported to ONNX on first use and cached under
-``$POSE3D_RT_HOME/onnx/`` (default ``~/.cache/pose3d_rt``), keyed by the checkpoint's sha256, so the second run
+Everything pose3d-rt downloads or converts lives under :func:`cache_home` (``$POSE3D_RT_HOME``, default
+``~/.cache/pose3d_rt``): checkpoints in ``checkpoints/`` (see :mod:`pose3d_rt.hub.download`), and ONNX files
+exported from them in ``onnx/``, keyed by the checkpoint's sha256 and the export options, so the second run
 starts immediately. Exporting needs the ``[export]`` extra (torch, onnx); the error says so when it is missing.
 This module is the only place where the runtime reaches into :mod:`pose3d_rt.export`, lazily.
 """
@@ -14,14 +14,11 @@ import os
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
-from ..engines import Engine
 from ..engines.errors import ModelError
 from ..errors import Pose3DError
+from .roles import Role
 
 log = logging.getLogger(__name__)
-
-ENGINE_SUFFIXES = (".onnx", ".engine", ".plan", ".trt")
-CHECKPOINT_SUFFIXES = (".pth", ".pt", ".ckpt")
 
 
 def cache_home() -> Path:
@@ -29,7 +26,13 @@ def cache_home() -> Path:
     return Path(os.environ.get("POSE3D_RT_HOME") or Path.home() / ".cache" / "pose3d_rt")
 
 
+def checkpoint_path(file_name: str) -> Path:
+    """Where a downloaded checkpoint called ``file_name`` is kept: ``cache_home()/checkpoints/<file_name>``."""
+    return cache_home() / "checkpoints" / file_name
+
+
 def file_sha256(path: Union[str, Path], chunk: int = 1 << 20) -> str:
+    """The sha256 hex digest of a file, read in ``chunk``-byte blocks."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(chunk), b""):
@@ -37,9 +40,14 @@ def file_sha256(path: Union[str, Path], chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def export_cached(checkpoint: Union[str, Path], role: str, export_options: Optional[Dict[str, Any]] = None,
-                  cache_dir: Optional[Path] = None) -> Path:
-    """Export ``checkpoint`` to ONNX once; return the cached .onnx path (keyed by sha256 and export options)."""
+def _role_label(role: Union[Role, str]) -> str:
+    return role.label if isinstance(role, Role) else str(role)
+
+
+def export_cached(checkpoint: Union[str, Path], role: Union[Role, str],
+                  export_options: Optional[Dict[str, Any]] = None, cache_dir: Optional[Path] = None) -> Path:
+    """Export ``checkpoint`` to ONNX once; return the cached .onnx path (keyed by sha256 and export options).
+    ``role`` only names the model in log messages."""
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
         raise ModelError(f"{checkpoint}: no such checkpoint file")
@@ -59,41 +67,40 @@ def export_cached(checkpoint: Union[str, Path], role: str, export_options: Optio
             f"(pip install 'pose3d-rt[export]'); or pass an .onnx exported with `pose3d-rt export` ({exc})"
         ) from None
     out_dir.mkdir(parents=True, exist_ok=True)
-    log.info("exporting %s (%s) to %s", checkpoint, role, out)
+    log.info("exporting %s (%s) to %s", checkpoint, _role_label(role), out)
     return Path(export_onnx(checkpoint, out, **opts))
 
 
 def lifter_export_options(causal: Optional[bool] = None) -> Dict[str, Any]:
     """How a lifter ``.pth`` is exported for the streaming pipeline (one window -> one frame); also the key of the
-    export cache, so the zoo's ``fetch`` and the pipeline share one file."""
+    export cache, so ``pose3d-rt models fetch`` and the pipeline share one file."""
     opts: Dict[str, Any] = {"form": "strided"}
     if causal is not None:
         opts["causal"] = bool(causal)
     return opts
 
 
-def load_model(model: Union[str, Path, Engine], role: str, device: str = "cpu", threads: Optional[int] = None,
-               export_options: Optional[Dict[str, Any]] = None) -> Engine:
-    """Return an :class:`Engine` for ``model``: an Engine, a path to .onnx / .engine / .pth, a zoo alias or an
-    http(s) URL of a checkpoint (fetched into the cache, then exported once)."""
-    if isinstance(model, Engine) or (hasattr(model, "run") and hasattr(model, "inputs")):
-        return model  # type: ignore[return-value]
-    from ..engines import load_engine
+def export_onnx(checkpoint: Union[str, Path], output: Union[str, Path], **options: Any) -> Any:
+    """:func:`pose3d_rt.export.export_onnx` (``pose3d-rt export``); a one-line :class:`Pose3DError` when the
+    ``[export]`` extra is missing."""
+    try:
+        from ..export import export_onnx as _export_onnx  # lazy: torch is imported only here
+    except ImportError as exc:  # torch or onnx missing
+        raise Pose3DError(
+            f"exporting needs the [export] extra (torch, onnx): pip install 'pose3d-rt[export]' ({exc})"
+        ) from None
+    return _export_onnx(checkpoint, output, **options)
 
-    path = Path(model)
-    if not path.exists():  # a zoo alias or an http(s) URL: fetched (verified, cached) to a local .pth
-        from . import registry as zoo
 
-        if zoo.is_remote(str(model)):
-            path = zoo.resolve_model(str(model), role)
-    suffix = path.suffix.lower()
-    if suffix in CHECKPOINT_SUFFIXES:
-        path = export_cached(path, role, export_options)
-    elif suffix not in ENGINE_SUFFIXES:
-        raise ModelError(
-            f"{path}: unknown model file type {suffix or '(none)'!r} for the {role}; expected one of "
-            f"{', '.join(ENGINE_SUFFIXES + CHECKPOINT_SUFFIXES)}"
-        )
-    if not path.exists():
-        raise ModelError(f"{path}: no such model file (given for the {role})")
-    return load_engine(str(path), device=device, threads=threads)
+def build_engine(onnx_path: Union[str, Path], output: Union[str, Path], **options: Any) -> Any:
+    """:func:`pose3d_rt.export.trt_build.build_engine` (``pose3d-rt build-engine``); a one-line
+    :class:`Pose3DError` when the ``[export]``/``[trt]`` extras are missing."""
+    try:
+        from ..export.trt_build import build_engine as _build_engine
+    except ImportError as exc:
+        raise Pose3DError(f"building engines needs the [export] and [trt] extras ({exc})") from None
+    return _build_engine(onnx_path, output, **options)
+
+
+__all__ = ["cache_home", "checkpoint_path", "file_sha256", "export_cached", "lifter_export_options", "export_onnx",
+           "build_engine"]

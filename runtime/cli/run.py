@@ -1,0 +1,132 @@
+"""``pose3d-rt run INPUT``, and the job wiring it shares with ``demo``.
+
+A job: check every model argument without network access (typos and wrong roles fail before any download),
+then :func:`pose3d_rt.job.run` opens the input and calls the pipeline factory, which resolves each model with
+:func:`pose3d_rt.hub.resolve` (download, export, load) and builds the :class:`~pose3d_rt.pipeline.Pose3DPipeline`.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Sequence, TypeVar
+
+from ..errors import Pose3DError
+from ..hub import Role, check, default_alias, lifter_export_options, resolve
+
+log = logging.getLogger("pose3d_rt")
+T = TypeVar("T")
+RUN_FLAGS = tuple(role.flag for role in Role)  # --det, --pose2d, --lifter
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """One model of a job: what the user passed (or the default alias), its role and the flag that took it."""
+
+    arg: str
+    role: Role
+    flag: str
+
+
+def flagged(flag: str, call: Callable[..., T], *a: Any, **kw: Any) -> T:
+    """``call(*a, **kw)``, with ``flag`` put in front of the message of a user error."""
+    try:
+        return call(*a, **kw)
+    except Pose3DError as exc:
+        raise type(exc)(f"{flag}: {exc}") from None
+
+
+def model_choices(models: Sequence[Optional[str]], flags: Sequence[str] = RUN_FLAGS) -> List[ModelChoice]:
+    """The detector, 2D and lifter arguments as :class:`ModelChoice`s, checked without network access; ``None``
+    becomes the role's default alias. Errors name the flag."""
+    out = []
+    for arg, role, flag in zip(models, Role, flags):
+        if arg is None:
+            arg = default_alias(role)
+            log.info("%s: using the default model %s", flag, arg)
+        flagged(flag, check, arg, role)
+        out.append(ModelChoice(str(arg), role, flag))
+    return out
+
+
+def pipeline_options(args: argparse.Namespace) -> Dict[str, Any]:
+    """``Pose3DPipeline`` options from the flags ``run`` and ``demo`` share."""
+    return dict(
+        det_cat_id=args.det_cat_id, bbox_thr=args.bbox_thr, flip_test=args.flip_test,
+        use_oks_tracking=args.use_oks_tracking, tracking_thr=args.tracking_thr,
+        norm_pose_2d=not args.disable_norm_pose_2d, rebase_keypoint=not args.disable_rebase_keypoint,
+        online=args.online, det_interval=args.det_interval, kpt_thr=args.kpt_thr,
+    )
+
+
+def _factory(args: argparse.Namespace, models: Sequence[ModelChoice], options: Dict[str, Any],
+             check_pipe: Optional[Callable[[Any], None]]) -> Callable[[], Any]:
+    """The pipeline factory :func:`pose3d_rt.job.run` calls once the input is open."""
+
+    def factory():
+        from ..pipeline import Pose3DPipeline
+
+        engines = {
+            m.role: flagged(m.flag, resolve, m.arg, m.role, device=args.device, threads=args.threads,
+                            export_options=lifter_export_options(options.get("causal"))
+                            if m.role is Role.LIFTER else None, progress=not args.no_progress)
+            for m in models
+        }
+        pipe = Pose3DPipeline(engines[Role.DETECTOR], engines[Role.POSE2D], engines[Role.LIFTER], device=args.device,
+                              mode=args.mode, threads=args.threads, **options)
+        if check_pipe is not None:
+            check_pipe(pipe)
+        return pipe
+
+    return factory
+
+
+def _visualizer(args: argparse.Namespace) -> Any:
+    if not (args.output_root or args.show):
+        return None
+    from ..visualize import Visualizer
+
+    return Visualizer(kpt_thr=args.kpt_thr, radius=args.radius, thickness=args.thickness,
+                      num_instances=args.num_instances)
+
+
+def _report(summary: Any) -> int:
+    for p in (summary.video_path, summary.json_path, summary.npz_path):
+        if p is not None and p.exists():
+            print(f"pose3d-rt: wrote {p}", file=sys.stderr)
+    if summary.error:
+        print(f"pose3d-rt: warning: {summary.error}", file=sys.stderr)
+    print(f"pose3d-rt: {summary.frames} frames, {summary.persons} person detections, {summary.fps:.1f} FPS"
+          + (" (interrupted)" if summary.interrupted else ""), file=sys.stderr)
+    return 130 if summary.interrupted else 0
+
+
+def run_job(args: argparse.Namespace, models: Sequence[Optional[str]], flags: Sequence[str] = RUN_FLAGS,
+            extra_options: Optional[Dict[str, Any]] = None,
+            check_pipe: Optional[Callable[[Any], None]] = None) -> int:
+    """Run the pipeline over ``args.input`` with the (detector, 2D, lifter) ``models`` given by ``flags``;
+    ``extra_options`` override the flags' pipeline options; ``check_pipe(pipe)`` runs once the models are loaded."""
+    from ..engines.onnxruntime import parse_device
+    from ..job import run
+
+    if args.save_predictions and not args.output_root:
+        raise Pose3DError("--save-predictions needs --output-root")
+    flagged("--device", parse_device, args.device)
+    options = pipeline_options(args)
+    options.update(extra_options or {})
+    choices = model_choices(models, flags)
+    visualizer = _visualizer(args)
+    if not args.input:
+        raise Pose3DError("no input: give an image, a video, a folder, a URL or webcam[:N]")
+    summary = run(_factory(args, choices, options, check_pipe), args.input, output_root=args.output_root or None,
+                  save_predictions=args.save_predictions, save_npz=args.save_npz, show=args.show,
+                  visualizer=visualizer, progress=not args.no_progress, show_interval=args.show_interval)
+    return _report(summary)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    return run_job(args, (args.det, args.pose2d, args.lifter))
+
+
+__all__ = ["ModelChoice", "RUN_FLAGS", "cmd_run", "flagged", "model_choices", "pipeline_options", "run_job"]
