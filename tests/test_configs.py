@@ -1,4 +1,4 @@
-"""Static reading of OpenMMLab (mmengine) Python configs: runtime/configs.py.
+"""Static reading of OpenMMLab (mmengine) Python configs: runtime/mmconfig/ (loader, evaluator, summary).
 
 The config files under tests/data/configs/ are hand-written imitations of the structure of real OpenMMLab configs
 (values invented). Broken ones (syntax error, cyclic bases) are written to tmp_path by the tests.
@@ -10,18 +10,12 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from pose3d_rt.errors import Pose3DError
-from pose3d_rt.mmconfig.evaluator import (
-    ConfigError,
-    ModelConfig,
-    dataset_name,
-    load_config,
-    load_optional,
-    summarize,
-)
+from pose3d_rt.errors import ConfigError, Pose3DError
+from pose3d_rt.mmconfig import ModelConfig, load_config, load_optional, summarize
+from pose3d_rt.mmconfig.summary import dataset_name
 
 DATA = Path(__file__).resolve().parent / "data" / "configs"
-LOGGER = "pose3d_rt.mmconfig.evaluator"
+LOGGER = "pose3d_rt.mmconfig"  # the parent of the loggers of every mmconfig module
 
 
 def write(folder: Path, name: str, text: str) -> Path:
