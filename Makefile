@@ -18,7 +18,7 @@ test-fast:
 	$(BIN)/python -m pytest -q -m "not slow"
 
 bench:
-	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks
 
 lint:
 	$(BIN)/ruff check runtime engines export benchmarks tests

@@ -1,4 +1,5 @@
-"""Synthetic engines for testing and benchmarking the pipeline without real networks.
+"""Synthetic engines for benchmarking (``--synthetic``, the memory benchmark) and testing the pipeline without
+real networks.
 
 They implement :class:`~pose3d_rt.engines.base.Engine` with the signatures of the real models (mmdeploy-style
 detector ``dets``/``labels``, RTMPose ``simcc_x``/``simcc_y``, TCN ``keypoints`` -> ``keypoints_3d``) and

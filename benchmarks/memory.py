@@ -1,7 +1,7 @@
 """Memory boundedness of the streaming pipeline: peak RSS after N frames, for N = 1,000 and 10,000.
 
 Runs the real pipeline code (detector decoding, top-down crops, SimCC decoding, tracking, ring-buffer lifting,
-JSON streaming to disk) with synthetic engines (fakes) so that 10,000 frames take seconds. Each N
+JSON streaming to disk) with the synthetic engines of benchmarks/fakes.py so that 10,000 frames take seconds. Each N
 runs in a fresh subprocess; the peak resident set size (ru_maxrss) of each is compared.
 
     python -m benchmarks.memory                # writes benchmarks/results/memory.json and .md
@@ -17,15 +17,16 @@ import tempfile
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from benchmarks.core import RESULTS, write_report
 
 
 def _child(frames: int, persons: int, json_path: str) -> dict:
     import numpy as np
-    from fakes import LinearLifter, ScriptedDetector, TemplatePose, walking_boxes
-    from pose3d_rt.io.sinks import PredictionWriter, instances_to_json
+    from pose3d_rt.io.sinks import PredictionWriter, json_instances
     from pose3d_rt.io.sources import FrameSource
     from pose3d_rt.pipeline import Pose3DPipeline
+
+    from benchmarks.fakes import LinearLifter, ScriptedDetector, TemplatePose, walking_boxes
 
     det = ScriptedDetector(walking_boxes(persons, 320, gap_every=50, gap_len=3), input_size=320)
     pipe = Pose3DPipeline(det, TemplatePose(), LinearLifter(243), mode="default")
@@ -40,7 +41,7 @@ def _child(frames: int, persons: int, json_path: str) -> dict:
     n = 0
     with PredictionWriter(json_path, {"dataset_name": "h36m"}) as out:
         for res in pipe.stream(src):
-            out.write_frame(res.frame_index, instances_to_json(res.keypoints_3d))
+            out.write_frame(res.frame_index, json_instances(res, "mmpose"))
             n += 1
     dt = time.perf_counter() - t0
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -66,14 +67,12 @@ def main(argv=None) -> int:
     base = rows[0]["peak_rss_mb"]
     for r in rows:
         r["delta_vs_first_mb"] = r["peak_rss_mb"] - base
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "memory.json").write_text(json.dumps(rows, indent=2))
     lines = ["| frames | persons | peak RSS (MB) | Δ vs first (MB) | s | frames/s |", "|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['frames']} | {r['persons']} | {r['peak_rss_mb']:.1f} | {r['delta_vs_first_mb']:+.1f} "
                      f"| {r['seconds']:.1f} | {r['frames'] / r['seconds']:.0f} |")
     table = "\n".join(lines)
-    (RESULTS / "memory.md").write_text("# Memory: peak RSS vs stream length (synthetic engines)\n\n" + table + "\n")
+    write_report(RESULTS, "memory", rows, "# Memory: peak RSS vs stream length (synthetic engines)\n\n" + table + "\n")
     print(table)
     return 0
 

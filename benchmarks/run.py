@@ -1,23 +1,49 @@
-"""``make bench``: every benchmark of this folder, results in benchmarks/results/ (JSON + Markdown).
+"""``make bench`` / ``python -m benchmarks``: every benchmark of this folder, results in benchmarks/results/
+(JSON + Markdown).
 
 Each benchmark runs in its own Python process, so that one's peak memory (the memory benchmark reads the peak RSS)
 and thread pools cannot leak into another's figures.
 """
 from __future__ import annotations
 
+import argparse
 import logging
 import subprocess
 import sys
+from typing import Optional, Sequence
 
-BENCHMARKS = ("benchmarks.stages", "benchmarks.visualize", "benchmarks.memory")
+# module -> what it measures (each is also runnable alone: python -m <module> --help)
+BENCHMARKS = {
+    "benchmarks.stages": "speed per stage and end to end on the fixture models, vs the mmpose demo's settings "
+                         "(stages.md, kernels.md)",
+    "benchmarks.visualize": "ms per rendered frame of the visualizer (visualize.md)",
+    "benchmarks.memory": "peak RSS after 1,000 and 10,000 frames, synthetic engines (memory.md)",
+}
 
 log = logging.getLogger("benchmarks")
 
 
-def main() -> int:
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks", description="Run every benchmark (make bench), each in its own process; "
+        "results in benchmarks/results/ (JSON + Markdown).",
+        epilog="benchmarks:\n" + "\n".join(f"  {m.split('.')[-1]:<10} {what}" for m, what in BENCHMARKS.items())
+        + "\n\nTo time your own models: pose3d-rt bench --det D --pose2d P --lifter L [--input VIDEO]",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("only", nargs="*", metavar="NAME", help="run only these benchmarks (default: all)")
+    return ap
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    ap = _parser()
+    args = ap.parse_args(list(argv) if argv is not None else None)
+    unknown = sorted(set(args.only) - {m.split(".")[-1] for m in BENCHMARKS})
+    if unknown:
+        ap.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(m.split('.')[-1] for m in BENCHMARKS)}")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    names = [m for m in BENCHMARKS if not args.only or m.split(".")[-1] in args.only]
     failed = 0
-    for name in BENCHMARKS:
+    for name in names:
         log.info("== %s", name)
         code = subprocess.run([sys.executable, "-m", name]).returncode
         if code != 0:  # a broken benchmark must not hide the others

@@ -4,8 +4,9 @@ settings (flip test, a fresh 243-frame window per frame, one crop at a time), on
 Rebuilds the fixture checkpoints (tests/fixtures/build_checkpoint.py, as tests/conftest.py does) into
 ``$POSE3D_RT_TEST_CACHE/checkpoints`` (default ``.cache/tests/checkpoints``) when missing, exports them to ONNX
 once (cached by sha256 under ``$POSE3D_RT_HOME``, as the pipeline does for a .pth; needs the [export] extra) and
-runs :mod:`benchmarks.bench` on ``tests/fixtures/inputs/synthetic_video.avi``, the video the reference timing of
-the real demo (tests/fixtures/e2e/baseline_timing.json) was measured on.
+runs the ``pose3d-rt bench`` command (:mod:`benchmarks.bench`) on ``tests/fixtures/inputs/synthetic_video.avi``,
+the video the reference timing of the real demo (tests/fixtures/e2e/baseline_timing.json) was measured on. Then
+times the networks alone, ONNX Runtime against PyTorch (``kernels.json``/``.md``).
 
     python -m benchmarks.stages                 # writes benchmarks/results/stages.json and .md
     python -m benchmarks.stages --repeats 5     # any `pose3d-rt bench` option is accepted
@@ -22,17 +23,19 @@ import time
 from pathlib import Path
 from typing import Dict
 
-from pose3d_rt.hub.cache import lifter_export_options
+from pose3d_rt.hub import Role, lifter_export_options
+
+from benchmarks.bench import cmd_bench, configure_parser
+from benchmarks.core import RESULTS, write_report
 
 REPO = Path(__file__).resolve().parent.parent
-RESULTS = Path(__file__).resolve().parent / "results"
 FIXTURES = REPO / "tests" / "fixtures"
 VIDEO = FIXTURES / "inputs" / "synthetic_video.avi"
 # the "heavy" combination of the reference demo run: (checkpoint name, role, export options of the pipeline)
 MODELS = {
-    "det": ("rtmdet_m_person", "detector", None),
-    "pose2d": ("rtmpose_m_body8_256x192", "2D pose model", None),
-    "lifter": ("videopose3d_243f_supv_cpn_ft", "lifter", lifter_export_options()),
+    "det": ("rtmdet_m_person", Role.DETECTOR, None),
+    "pose2d": ("rtmpose_m_body8_256x192", Role.POSE2D, None),
+    "lifter": ("videopose3d_243f_supv_cpn_ft", Role.LIFTER, lifter_export_options()),
 }
 # Modest defaults, so that a run stays under 10 minutes on a busy 2-core machine (RTMDet-m at 640 costs 0.7-2 s
 # per frame there): 3 runs per variant, and e2e over the first 16 frames of the video (--e2e-frames 0 = all 64).
@@ -58,7 +61,7 @@ def build_checkpoints(names, out: Path) -> Dict[str, Path]:
 
 def export_models() -> Dict[str, Path]:
     """``{det|pose2d|lifter: .onnx}`` exported from the fixture checkpoints (cached)."""
-    from pose3d_rt.hub.cache import export_cached
+    from pose3d_rt.hub import export_cached
 
     ckpts = build_checkpoints([m[0] for m in MODELS.values()], checkpoint_dir())
     return {key: export_cached(ckpts[name], role, opts) for key, (name, role, opts) in MODELS.items()}
@@ -67,14 +70,10 @@ def export_models() -> Dict[str, Path]:
 def kernels(ckpts: Dict[str, Path], onnx: Dict[str, Path], repeats: int = 5, crops: int = 8, tracks: int = 4) -> str:
     """Network-only time, same inputs, same process: ONNX Runtime (what pose3d-rt runs) vs PyTorch's CPU kernels
     (what mmdet/mmpose run; 2 threads as in the reference demo). Writes kernels.json/.md; returns the Markdown."""
-    import json
-
     import numpy as np
     import torch
     from pose3d_rt.engines import load_engine
     from pose3d_rt.export.torch_engine import TorchEngine
-
-    from benchmarks.bench import write_atomic
 
     torch.set_num_threads(2)
     rng = np.random.default_rng(0)
@@ -106,14 +105,11 @@ def kernels(ckpts: Dict[str, Path], onnx: Dict[str, Path], repeats: int = 5, cro
     md += [f"| {r['network']} | {r['case']} | {r['onnxruntime_ms']:.1f} | {r['pytorch_ms']:.1f} | {r['speedup']:.2f}x |"
            for r in rows]
     text = "\n".join(md) + "\n"
-    write_atomic(RESULTS / "kernels.json", json.dumps({"rows": rows, "repeats": repeats}, indent=2) + "\n")
-    write_atomic(RESULTS / "kernels.md", text)
+    write_report(RESULTS, "kernels", {"rows": rows, "repeats": repeats}, text)
     return text
 
 
 def main(argv=None) -> int:
-    from benchmarks.bench import cmd_bench, configure_parser
-
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     configure_parser(ap)
     ap.set_defaults(input=str(VIDEO), out=str(RESULTS), name="stages", **DEFAULTS)

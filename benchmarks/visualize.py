@@ -11,7 +11,6 @@ time).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import platform
@@ -22,25 +21,12 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from benchmarks.core import RESULTS, write_report
+from benchmarks.synthetic import synthetic_result
+
 BUDGET_MS = 3.0
 
 log = logging.getLogger("benchmarks.visualize")
-
-
-def synthetic_result(persons: int, width: int = 640, height: int = 480, seed: int = 0):
-    """A FrameResult with ``persons`` standing people spread over the frame, all keypoints visible."""
-    from fakes import STANDING_COCO_OFFSETS, STANDING_H36M_3D
-    from pose3d_rt.results import FrameResult
-
-    rng = np.random.default_rng(seed)
-    xs = (np.arange(persons) + 0.5) * width / max(persons, 1)
-    kp2 = np.stack([STANDING_COCO_OFFSETS + [x, 0.45 * height] + rng.normal(0, 1.5, STANDING_COCO_OFFSETS.shape) for x in xs]).astype(np.float32)
-    boxes = np.concatenate([kp2.min(axis=1) - 10, kp2.max(axis=1) + 10], axis=1)
-    scores = rng.uniform(0.5, 1.0, (persons, 17)).astype(np.float32)
-    kp3 = np.stack([STANDING_H36M_3D + [0.6 * i, 0.1 * i, 0.0] + rng.normal(0, 0.01, STANDING_H36M_3D.shape) for i in range(persons)])
-    return FrameResult(0, boxes, np.ones(persons), np.arange(persons)[::-1].copy(), kp2, scores,
-                       kp3.astype(np.float32), image_size=(width, height))
 
 
 def time_case(persons: int, slots: int, show_3d: bool, iters: int, warmup: int, width: int, height: int,
@@ -82,12 +68,6 @@ def time_case(persons: int, slots: int, show_3d: bool, iters: int, warmup: int, 
     }
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def _environment() -> Dict:
     import cv2
 
@@ -119,8 +99,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               "budget_case": "640x480, 2 persons, num_instances 1 (median)",
               "within_budget": None if budget_row is None else budget_row["median_ms"] <= BUDGET_MS,
               "environment": _environment(), "rows": rows}
-    args.out.mkdir(parents=True, exist_ok=True)
-    _write_atomic(args.out / "visualize.json", json.dumps(report, indent=2) + "\n")
     lines = ["| panel | persons | 3D slots | output | median ms | p90 ms | CPU median ms | renders/s (median) |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -132,7 +110,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             f"warm-up)\n\nOpenCV {env['opencv']}, numpy {env['numpy']}, {env['cpus']} CPUs. "
             f"Budget {BUDGET_MS:g} ms for 2 persons / 1 slot: "
             f"{'met' if report['within_budget'] else 'NOT met' if report['within_budget'] is False else 'n/a'}.\n\n")
-    _write_atomic(args.out / "visualize.md", head + table + "\n")
+    write_report(args.out, "visualize", report, head + table + "\n")
     print(table)
     return 0
 

@@ -1,4 +1,5 @@
-"""benchmarks.bench: statistics, ratios, tables, atomic writes, the parser, and one fast synthetic run.
+"""benchmarks/: statistics, ratios, tables, atomic writes (core), reference rows, synthetic inputs, the
+``pose3d-rt bench`` parser and one fast synthetic run (bench), the ``python -m benchmarks`` runner.
 
 Speed is never asserted: timings are either fixed fake numbers (closed-form checks) or only checked for shape.
 """
@@ -16,8 +17,9 @@ import pytest
 from conftest import read_frames
 from pose3d_rt.errors import Pose3DError
 
-from benchmarks import bench
-from benchmarks.bench import (
+from benchmarks import bench, reference, run, synthetic
+from benchmarks.bench import configure_parser
+from benchmarks.core import (
     REFERENCE_LABEL,
     STAGES,
     UNIT_CROP,
@@ -26,14 +28,13 @@ from benchmarks.bench import (
     UNIT_PERSON_FRAME,
     Row,
     apply_ratios,
-    configure_parser,
     format_markdown,
     make_row,
     markdown_table,
-    reference_rows,
     summarize,
-    write_atomic,
+    write_report,
 )
+from benchmarks.reference import reference_rows
 
 FIXTURE_TIMING = Path(__file__).resolve().parent / "fixtures" / "e2e" / "baseline_timing.json"
 
@@ -115,22 +116,25 @@ def test_format_markdown_mentions_skipped_stages_and_reference_rows_only_when_pr
     assert "stage `vis` skipped: not importable" in md and f'"{REFERENCE_LABEL}" rows are quoted' in md
 
 
-def test_write_atomic_replaces_whole_files_and_leaves_no_temporaries(tmp_path, monkeypatch):
-    target = tmp_path / "sub" / "r.json"
-    assert write_atomic(target, "one\n") == target
-    assert target.read_text() == "one\n"
-    assert stat.S_IMODE(target.stat().st_mode) == 0o644
-    write_atomic(target, "two\n")
-    assert target.read_text() == "two\n"
+def test_write_report_writes_whole_files_atomically_and_leaves_no_temporaries(tmp_path, monkeypatch):
+    out = tmp_path / "sub"
+    jpath, mpath = write_report(out, "r", {"rows": [1.5]}, "# one\n")
+    assert (jpath, mpath) == (out / "r.json", out / "r.md")
+    assert jpath.read_text() == '{\n  "rows": [\n    1.5\n  ]\n}\n' and mpath.read_text() == "# one\n"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(jpath.stat().st_mode) == 0o666 & ~umask  # an ordinary file, not mkstemp's 0600
+    write_report(out, "r", [], "# two\n")
+    assert json.loads(jpath.read_text()) == [] and mpath.read_text() == "# two\n"
 
     def broken_replace(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(bench.os, "replace", broken_replace)
+    monkeypatch.setattr(os, "replace", broken_replace)
     with pytest.raises(OSError):
-        write_atomic(target, "three\n")
-    assert target.read_text() == "two\n"  # the old file is intact
-    assert sorted(p.name for p in target.parent.iterdir()) == ["r.json"]  # no temporary left behind
+        write_report(out, "r", {"three": 3}, "# three\n")
+    assert json.loads(jpath.read_text()) == [] and mpath.read_text() == "# two\n"  # the old files are intact
+    assert sorted(p.name for p in out.iterdir()) == ["r.json", "r.md"]  # no temporary left behind
 
 
 # -- parser ------------------------------------------------------------------------------------------------------
@@ -182,8 +186,8 @@ def test_reference_rows_closed_form(tmp_path):
     assert rows["vis"].median == pytest.approx(20.0)
     assert (rows["e2e"].unit, rows["e2e"].median, rows["e2e"].n) == (UNIT_FPS, pytest.approx(0.5), 1)
     assert reference_rows(path, "nope") == []
-    assert bench.reference_info(path, "nope") is None
-    info = bench.reference_info(path, "r")
+    assert reference.reference_info(path, "nope") is None
+    info = reference.reference_info(path, "r")
     assert "v.avi" in info and "2 threads" in info and "models a" in info
     assert [r.stage for r in reference_rows(path, "r", stages=["e2e"])] == ["e2e"]
 
@@ -201,17 +205,19 @@ def test_reference_rows_of_the_fixture_demo_run():
 
 
 def test_synthetic_video_and_inputs(tmp_path):
-    path = bench.make_synthetic_video(tmp_path, frames=5, size=(96, 64))
+    path = synthetic.make_synthetic_video(tmp_path, frames=5, size=(96, 64))
     if path.is_file():
         frames = read_frames(path)
     else:  # PNG fallback
         frames = [cv2.imread(str(p)) for p in sorted(path.iterdir())]
     assert len(frames) == 5 and frames[0].shape == (64, 96, 3)
-    kp, sc, bb = bench.synthetic_tracks(3, 7, (96, 64))
+    kp, sc, bb = synthetic.synthetic_tracks(3, 7, (96, 64))
     assert kp.shape == (7, 3, 17, 2) and sc.shape == (7, 3, 17) and bb.shape == (7, 3, 4)
-    boxes = bench.person_boxes(8, (640, 480))
+    boxes = synthetic.person_boxes(8, (640, 480))
     assert boxes.shape == (8, 4) and (boxes[:, 2] > boxes[:, 0]).all() and (boxes[:, 3] > boxes[:, 1]).all()
     assert boxes.min() >= 0 and boxes[:, 2].max() <= 640 and boxes[:, 3].max() <= 480
+    res = synthetic.synthetic_result(2, 320, 240)
+    assert res.keypoints_2d.shape == (2, 17, 2) and res.keypoints_3d.shape == (2, 17, 3)
 
 
 # -- end to end (synthetic engines) ------------------------------------------------------------------------------
@@ -256,3 +262,17 @@ def test_cmd_bench_only_some_stages(tmp_path):
     assert {r["stage"] for r in report["rows"]} == {"pose2d"}
     assert [r["n"] for r in report["rows"]] == [2, 2]
     assert all(os.path.getsize(tmp_path / f) > 0 for f in ("stages.json", "stages.md"))
+
+
+# -- python -m benchmarks ----------------------------------------------------------------------------------------
+
+
+def test_runner_lists_every_benchmark_and_rejects_unknown_names(capsys):
+    with pytest.raises(SystemExit) as exc:
+        run.main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in ("stages", "visualize", "memory", "pose3d-rt bench"))
+    with pytest.raises(SystemExit) as exc:
+        run.main(["nope"])
+    assert exc.value.code == 2 and "unknown benchmark nope" in capsys.readouterr().err
