@@ -10,7 +10,7 @@
 
 GPU providers come with the ``onnxruntime-gpu`` package (``pip install "pose3d-rt[gpu]"``). A requested provider
 that this onnxruntime does not have, or that fails to initialise (no GPU, CUDA/cuDNN libraries missing), raises
-:class:`BackendUnavailableError` instead of silently running on the CPU.
+:class:`BackendUnavailableError` instead of silently running on the CPU (docs/MMPOSE_BEHAVIOUR.md, TensorRT).
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 A serialized TensorRT plan only runs with the TensorRT version and GPU architecture it was built for (and does
 not say so until deserialization fails). The header lets the loader refuse a mismatched engine with a message
 that says what to rebuild, and carries the ONNX model's metadata so the runtime can read the model family,
-input size etc. from an engine exactly as from an ONNX file.
+input size etc. from an engine exactly as from an ONNX file (docs/MMPOSE_BEHAVIOUR.md, TensorRT).
 
 Layout::
 

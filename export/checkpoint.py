@@ -5,7 +5,7 @@ allow-lists, for the duration of that one call, exactly the numpy globals that t
 in their ``meta`` (mmpose 1.x files keep the dataset metainfo there, with numpy arrays). Any other global (a
 ``__reduce__`` payload, an arbitrary class) is refused before it is called or instantiated.
 
-The container layouts understood (``lifter.md`` §3.2-3.4, ``fixtures/README.md`` §1.2):
+The container layouts understood (docs/MMPOSE_BEHAVIOUR.md, Checkpoints):
 
 - mmengine / mmpose / mmdet: ``{'meta': {...}, 'state_dict': OrderedDict}`` (optimizer etc. ignored);
 - original VideoPose3D: ``{'model_pos': OrderedDict, 'model_traj': ..., 'epoch': ..., ...}``;

@@ -1,4 +1,4 @@
-"""A static TensorRT-compatibility lint for exported ONNX graphs (docs/spec/tensorrt.md §1).
+"""A static TensorRT-compatibility lint for exported ONNX graphs (docs/MMPOSE_BEHAVIOUR.md, TensorRT).
 
 Checks, without TensorRT: the default-domain opset (17), no custom domains, every op in the set onnx-tensorrt
 imports for TensorRT 10, TopK with a constant K < 3840, constant ``axes`` for reductions/Slice/Squeeze/Unsqueeze/Pad,

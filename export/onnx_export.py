@@ -54,7 +54,8 @@ DET_MEAN_BGR = (103.53, 116.28, 123.675)
 DET_STD_BGR = (57.375, 57.12, 58.395)
 POSE_MEAN_RGB = (123.675, 116.28, 103.53)
 POSE_STD_RGB = (58.395, 57.12, 57.375)
-# test_cfg of the person detectors (rtmdet.md §11); the COCO-80 configs use other values, given by the variant.
+# test_cfg of the person detectors (docs/MMPOSE_BEHAVIOUR.md, RTMDet); the COCO-80 configs use other values,
+# given by the variant.
 PERSON_TEST_CFG = {"score_thr": 0.05, "nms_iou_thr": 0.6, "nms_pre": 1000, "max_per_img": 100}
 COCO_TEST_CFG = {"score_thr": 0.001, "nms_iou_thr": 0.65, "nms_pre": 30000, "max_per_img": 300}
 

@@ -3,8 +3,8 @@
 - an optimization profile for every dynamic input: batch min 1 / opt ``opt_batch`` / max ``max_batch``; for a
   dynamic time axis (the dilated TCN) min RF / opt / max ``max_time``;
 - FP16 with the layers of ScaleNorm and the GAU attention pinned to FP32 (RTMPose's known FP16 accuracy collapse,
-  docs/spec/tensorrt.md §4), with ``OBEY_PRECISION_CONSTRAINTS``; the layers are selected by ONNX node name
-  (``FP32_LAYER_PATTERNS``), which the exporter keeps recognisable (module paths ``head.mlp.0``, ``head.gau``);
+  docs/MMPOSE_BEHAVIOUR.md, TensorRT), with ``OBEY_PRECISION_CONSTRAINTS``; the layers are selected by ONNX node
+  name (``FP32_LAYER_PATTERNS``), which the exporter keeps recognisable (module paths ``head.mlp.0``, ``head.gau``);
 - the engine file starts with a JSON header (TensorRT version, GPU, compute capability, precision, profiles, ONNX
   sha256, ONNX metadata) that :class:`pose3d_rt.engines.tensorrt.TrtEngine` checks before deserialising.
 

@@ -1,6 +1,6 @@
 """CSPNeXt building blocks, backbone and PAFPN neck (mmdet/mmcv module names, so state_dict keys match).
 
-Spec: docs/spec/rtmdet.md §2-4. Every ConvModule is conv (no bias) -> BatchNorm (eps 1e-5) -> SiLU.
+Spec: docs/MMPOSE_BEHAVIOUR.md, RTMDet. Every ConvModule is conv (no bias) -> BatchNorm (eps 1e-5) -> SiLU.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 BN_EPS = 1e-5
-# P5 arch: (in, out, num_blocks, add_identity, use_spp) before scaling (rtmdet.md §3.1)
+# P5 arch: (in, out, num_blocks, add_identity, use_spp) before scaling (docs/MMPOSE_BEHAVIOUR.md, RTMDet)
 ARCH_P5: Tuple[Tuple[int, int, int, bool, bool], ...] = (
     (64, 128, 3, True, False), (128, 256, 6, True, False), (256, 512, 6, True, False), (512, 1024, 3, False, True),
 )

@@ -1,8 +1,8 @@
 """RTMDet (CSPNeXt + CSPNeXtPAFPN + RTMDetSepBNHead), key-compatible with mmdet checkpoints.
 
-Spec: docs/spec/rtmdet.md. Forward returns the raw per-level outputs ``(cls_l0, cls_l1, cls_l2, reg_l0, reg_l1,
-reg_l2)``: class logits (N, C, H/s, W/s) and ltrb distances in input pixels (already x stride, exp() first for
-``exp_on_reg`` variants).
+Spec: docs/MMPOSE_BEHAVIOUR.md, RTMDet. Forward returns the raw per-level outputs
+``(cls_l0, cls_l1, cls_l2, reg_l0, reg_l1, reg_l2)``: class logits (N, C, H/s, W/s) and ltrb distances in input
+pixels (already x stride, exp() first for ``exp_on_reg`` variants).
 """
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """RTMPose (CSPNeXt backbone + RTMCCHead with ScaleNorm and the GAU block), key-compatible with mmpose checkpoints.
 
-Spec: docs/spec/rtmpose.md §1-4. Forward returns ``(simcc_x (N, K, W*r), simcc_y (N, K, H*r))``. The module names
-``head.mlp.0`` (ScaleNorm) and ``head.gau`` appear in exported ONNX node names; the TensorRT builder keeps those
-layers in FP32.
+Spec: docs/MMPOSE_BEHAVIOUR.md, RTMPose. Forward returns ``(simcc_x (N, K, W*r), simcc_y (N, K, H*r))``.
+The module names ``head.mlp.0`` (ScaleNorm) and ``head.gau`` appear in exported ONNX node names; the TensorRT
+builder keeps those layers in FP32 (docs/MMPOSE_BEHAVIOUR.md, TensorRT).
 """
 from __future__ import annotations
 

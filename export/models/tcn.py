@@ -1,11 +1,12 @@
 """VideoPose3D temporal convolutional lifter (mmpose ``TCN`` backbone + ``TemporalRegressionHead``) in plain torch.
 
-Spec: ``docs/spec/lifter.md`` §2-4. Parameter/buffer names equal mmpose's state-dict keys (``backbone.expand_conv.
-conv.weight``, ``backbone.tcn_blocks.<i>.conv1.0.bn.running_mean``, ``head.conv.bias``, ...), so an mmpose
-checkpoint loads with ``strict=True`` after :func:`pose3d_rt.export.checkpoint.load_checkpoint`'s normalisation.
-Original VideoPose3D ``model_pos`` dicts load through :func:`convert_original_videopose3d` (§3.5).
+Spec: docs/MMPOSE_BEHAVIOUR.md, VideoPose3D. Parameter/buffer names equal mmpose's state-dict keys
+(``backbone.expand_conv.conv.weight``, ``backbone.tcn_blocks.<i>.conv1.0.bn.running_mean``, ``head.conv.bias``, ...),
+so an mmpose checkpoint loads with ``strict=True`` after :func:`pose3d_rt.export.checkpoint.load_checkpoint`'s
+normalisation. Original VideoPose3D ``model_pos`` dicts load through :func:`convert_original_videopose3d`
+(docs/MMPOSE_BEHAVIOUR.md, Checkpoints).
 
-One set of weights, two forms (§4):
+One set of weights, two forms (docs/MMPOSE_BEHAVIOUR.md, VideoPose3D):
 
 - ``strided`` (mmpose's ``use_stride_conv=True``, what the configs build): every conv has stride = kernel; fed
   ``T = m * RF`` frames it returns ``m`` poses, one per non-overlapping window (``m = 1`` is the usual call).
@@ -13,9 +14,9 @@ One set of weights, two forms (§4):
   ``T >= RF`` frames it returns ``T - RF + 1`` poses, output ``j`` being the window ``[j, j + RF)``.
 
 The module takes the codec-normalised 2D keypoints as ``(N, T, K, C)`` (``C = 2``) and does the layout change
-to mmpose's ``(N, K*C, T)`` (channel ``c = C*k + d``, ``lifter.md`` §5.6) inside, so an exported graph takes
+to mmpose's ``(N, K*C, T)`` (channel ``c = C*k + d``) inside, so an exported graph takes
 ``(N, T, 17, 2)``; it returns ``(N, T_out, K, 3)`` (head channel ``c`` -> joint ``c // 3``, coordinate ``c % 3``,
-transposed before the reshape, §2.3).
+transposed before the reshape; mmpose's head reshapes without it).
 
 ``causal`` is not recorded in a checkpoint (stride/dilation/residual alignment are not parameters; no official
 checkpoint is causal), so it is a build/load argument, default ``False``.
@@ -54,10 +55,11 @@ __all__ = [
 
 FORMS = ("strided", "dilated")
 INPUT_JOINT_ORDERS = ("h36m", "coco")
-#: BatchNorm eps/momentum: mmcv ``build_norm_layer`` sets eps 1e-5; momentum stays PyTorch's 0.1 (§2.1).
+#: BatchNorm eps/momentum: mmcv ``build_norm_layer`` sets eps 1e-5; momentum stays PyTorch's 0.1.
 BN_EPS = 1e-5
 BN_MOMENTUM = 0.1
-#: Prefixes of the semi-supervised trajectory model (§3.3): known, and ignored by the pose lifter.
+#: Prefixes of the semi-supervised trajectory model (docs/MMPOSE_BEHAVIOUR.md, Checkpoints): known, and ignored by
+#: the pose lifter.
 IGNORED_PREFIXES = ("traj_backbone.", "traj_head.")
 
 
@@ -130,7 +132,7 @@ class TCNConfig:
         return TCNConfig(self.kernel_sizes, self.channels, self.in_channels, self.num_joints, causal, self.dropout)
 
 
-#: The official mmpose VideoPose3D configs (``lifter.md`` §1): H36M 17 joints, 1024 channels.
+#: The official mmpose VideoPose3D configs (docs/MMPOSE_BEHAVIOUR.md, VideoPose3D): H36M 17 joints, 1024 channels.
 VARIANTS: Dict[str, TCNConfig] = {
     "videopose3d_1f": TCNConfig(kernel_sizes=(1, 1, 1, 1, 1)),
     "videopose3d_27f": TCNConfig(kernel_sizes=(3, 3, 3)),
@@ -313,7 +315,8 @@ def _original_to_mmpose_key(key: str) -> Optional[str]:
 
 
 def convert_original_videopose3d(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    """Rename an original VideoPose3D ``model_pos`` state dict to mmpose keys (``lifter.md`` §3.5).
+    """Rename an original VideoPose3D ``model_pos`` state dict to mmpose keys
+    (docs/MMPOSE_BEHAVIOUR.md, Checkpoints).
 
     ``expand_conv`` -> ``backbone.expand_conv.conv``, ``expand_bn`` -> ``backbone.expand_conv.bn``,
     ``layers_conv/bn.<2i>`` -> ``backbone.tcn_blocks.<i>.conv1.0.conv/bn``, ``<2i+1>`` -> ``conv2``,
@@ -360,9 +363,9 @@ def guess_input_joint_order(name: str, family: str) -> str:
 
     mmpose checkpoints (family ``tcn``) were all trained on H36M-ordered 2D. Of the original VideoPose3D files,
     the in-the-wild ``pretrained_h36m_detectron_coco.bin`` (and its ``*_detectron_coco*`` siblings) takes Detectron
-    COCO-ordered keypoints unconverted (``lifter.md`` §3.5), so an original checkpoint whose file name mentions
-    ``coco`` is read as ``coco``. A heuristic on released file names: pass ``input_joint_order`` explicitly when
-    the name does not tell.
+    COCO-ordered keypoints unconverted (docs/MMPOSE_BEHAVIOUR.md, VideoPose3D), so an original checkpoint whose
+    file name mentions ``coco`` is read as ``coco``. A heuristic on released file names: pass
+    ``input_joint_order`` explicitly when the name does not tell.
     """
     if family == "videopose3d_original" and "coco" in name.lower():
         return "coco"
@@ -473,7 +476,7 @@ def load_model(state_dict: Mapping[str, torch.Tensor], arch: Union[str, TCNConfi
         log.info("TCN lifter: ignoring %d semi-supervised trajectory-model keys (%s, ...)", len(ignored), ignored[0])
     cfg = resolve_variant(arch, causal) if arch is not None else config_from_state_dict(sd, causal=causal)
     model = VideoPoseLifter(cfg, form=form, input_joint_order=input_joint_order or "h36m")
-    for key, value in model.state_dict().items():  # num_batches_tracked is optional in both formats (§3.5)
+    for key, value in model.state_dict().items():  # num_batches_tracked is optional in both formats
         if key.endswith(".num_batches_tracked") and key not in sd:
             sd[key] = torch.zeros_like(value)
     problems = _diff_report(model, sd)
