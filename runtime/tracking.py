@@ -3,7 +3,7 @@
 Two trackers behind one interface (:func:`make_tracker`), chosen by the pipeline's mode:
 
 - :class:`GreedyTracker` (``mode="mmpose"``) is mmpose's ``inference_tracking.py`` as the 3D demo uses it
-  (docs/spec/demo_flow.md §5.4): every current instance, in detector order, takes the best remaining instance of
+  (docs/MMPOSE_BEHAVIOUR.md, Q16): every current instance, in detector order, takes the best remaining instance of
   the *previous frame only* (IoU of the boxes, or OKS of the COCO keypoints with box areas), first maximum wins,
   a match needs similarity > threshold (strict); unmatched instances get ``next_id`` if at least 3 keypoints have
   a non-zero y (the demo's rule, Q8), else -1; instances with id -1 stay candidates for the next frame.

@@ -1,6 +1,6 @@
 """Frame visualisation: the demo's ``[2D | 3D]`` composite, drawn with OpenCV only (no Matplotlib).
 
-Layout follows ``docs/spec/demo_flow.md`` §10 (``Pose3dLocalVisualizer.add_datasample``) with the panel bugs of §11
+Layout follows mmpose's ``Pose3dLocalVisualizer.add_datasample`` (docs/MMPOSE_BEHAVIOUR.md, Visualisation) with the panel bugs Q10-Q13
 fixed:
 
 - Q10/Q11: the 3D panel is drawn directly with OpenCV, ``S·n × S`` pixels (``S = max(H, W)``, ``n`` slots) for any
@@ -37,8 +37,13 @@ import cv2
 import numpy as np
 
 from .errors import InputError
-from .keypoint_sets import H36M17, KeypointDataset, get_dataset
-from .keypoints import canonical_dataset_name, convert_keypoint_scores
+from .keypoint_sets import (
+    H36M17,
+    KeypointDataset,
+    canonical_dataset_name,
+    convert_keypoint_scores,
+    get_dataset,
+)
 from .results import FrameResult
 
 logger = logging.getLogger(__name__)
@@ -110,7 +115,7 @@ def view_limits(keypoints_3d: np.ndarray, valid: np.ndarray, axis_limit: float =
     """The demo's axis limits for one person: ``(centre (3,), (z_low, z_high))``.
 
     ``centre`` is the mean of the valid joints (zeros if none); x and y span ``centre ± axis_limit/2`` and z spans
-    ``[min(0, z_c − axis_limit/2), z_c + axis_limit/2]`` (demo_flow.md §10).
+    ``[min(0, z_c − axis_limit/2), z_c + axis_limit/2]`` (docs/MMPOSE_BEHAVIOUR.md, Visualisation).
     """
     kp = np.asarray(keypoints_3d, np.float64).reshape(-1, 3)
     ok = np.asarray(valid, bool).reshape(-1)
@@ -130,7 +135,7 @@ def pad_offsets(height: int, width: int, target_height: int, target_width: int) 
     """White padding ``(top, bottom, left, right)`` centring an ``height × width`` panel in the target size.
 
     ``top = ⌊Δh/2⌋``, ``bottom = Δh − top`` (the odd pixel goes to the bottom), the same for left/right, with
-    ``Δ = max(target − size, 0)`` (demo_flow.md §10, Composition).
+    ``Δ = max(target − size, 0)`` (docs/MMPOSE_BEHAVIOUR.md, Visualisation).
     """
     dh = max(int(target_height) - int(height), 0)
     dw = max(int(target_width) - int(width), 0)
@@ -215,7 +220,7 @@ class Visualizer:
       ``>= kpt_thr``; ``radius`` / ``thickness``: 2D circle radius and line/box width in pixels.
     - ``num_instances``: 3D slots ``n`` (persons by ascending track id, the first ``n``; missing persons leave their
       slot white). ``0`` draws no 3D panel. Negative means "as many as the first rendered frame with 3D results
-      has" (at least 1) and is then frozen, so that a video keeps one size (mmpose's rule, demo_flow.md Q21);
+      has" (at least 1) and is then frozen, so that a video keeps one size (mmpose's rule, docs/MMPOSE_BEHAVIOUR.md, Q21);
       :meth:`output_size` is only known after that frame.
     - ``axis_azimuth`` / ``axis_elev``: the virtual camera, degrees, as Matplotlib's ``view_init(elev, azim)``;
       ``axis_limit``: metres of the x/y extent (and nominal z extent) shown per slot.

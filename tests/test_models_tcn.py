@@ -1,6 +1,6 @@
 """Tests of pose3d_rt.export.models.tcn: the VideoPose3D TCN lifter against the fixture checkpoints (keys, shapes,
 parameter counts, raw outputs of mmpose's TemporalRegressionHead), strided vs dilated consistency, causal
-alignment against an independent numpy reference of lifter.md §2, variant detection, strict-loading errors, and
+alignment against an independent numpy reference of docs/MMPOSE_BEHAVIOUR.md, VideoPose3D, variant detection, strict-loading errors, and
 the original-VideoPose3D key mapping by round trip through a saved ``{'model_pos': ...}`` file."""
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def models(state_dicts):
 
 
 def _codec_to_nt(x: np.ndarray) -> np.ndarray:
-    """mmpose codec input (N, K*2, T), channel 2k+d (lifter.md §5.6) -> the module's (N, T, K, 2)."""
+    """mmpose codec input (N, K*2, T), channel 2k+d (docs/MMPOSE_BEHAVIOUR.md, VideoPose3D) -> the module's (N, T, K, 2)."""
     n, c, t = x.shape
     return np.ascontiguousarray(x.reshape(n, c // 2, 2, t).transpose(0, 3, 1, 2))
 
@@ -92,7 +92,7 @@ def test_fixture_parity_raw_output(models, name):
             err = float(np.abs(out[:, 0] - ref).max())
             worst = max(worst, err / scale)
             assert err <= 1e-4 * scale, f"{path.name} {pre}: max |d| {err:.3g} (max |ref| {scale:.3g})"
-            # decoded prediction = raw output + zero root (lifter.md §5.7)
+            # decoded prediction = raw output + zero root (docs/MMPOSE_BEHAVIOUR.md, VideoPose3D)
             np.testing.assert_allclose(out[:, 0], z[pre + "pred_keypoints"][:, 0], rtol=0, atol=1e-4 * scale)
             # the dilated form on exactly RF frames gives the same single pose
             outd = _run(dilated, x)
@@ -131,7 +131,7 @@ def test_dilated_equals_strided_per_window(state_dicts, name, causal):
 
 
 def _np_reference(sd, x: np.ndarray, causal: bool) -> np.ndarray:
-    """Independent float64 numpy implementation of lifter.md §2.2-2.3, dilated form. x: (N, T, K, 2)."""
+    """Independent float64 numpy implementation of docs/MMPOSE_BEHAVIOUR.md, VideoPose3D, dilated form. x: (N, T, K, 2)."""
     g = {k: v.double().numpy() for k, v in sd.items()}
 
     def conv_bn_relu(h, prefix, dilation):
@@ -177,7 +177,7 @@ def test_dilated_matches_numpy_reference(state_dicts, causal):
 
 
 def test_residual_slices_follow_spec_tables():
-    """lifter.md §2.4: strided residual [1::3] (centred) / [2::3] (causal); dilated pads 3, 9, 27, 81."""
+    """docs/MMPOSE_BEHAVIOUR.md, VideoPose3D: strided residual [1::3] (centred) / [2::3] (causal); dilated pads 3, 9, 27, 81."""
     for causal, start in ((False, 1), (True, 2)):
         m = tcn.build_model("videopose3d_243f", form="strided", causal=causal)
         assert [(b.start, b.kernel) for b in m.backbone.tcn_blocks] == [(start, 3)] * 4
@@ -287,7 +287,7 @@ def test_optional_and_ignored_keys(state_dicts, models):
     m, _ = tcn.load_model(no_nbt)
     np.testing.assert_array_equal(_run(m, x), ref)
     semi = dict(sd)
-    for k, v in sd.items():  # a semi-supervised checkpoint carries a trajectory TCN too (lifter.md §3.3)
+    for k, v in sd.items():  # a semi-supervised checkpoint carries a trajectory TCN too (docs/MMPOSE_BEHAVIOUR.md, Checkpoints)
         semi["traj_" + k if k.startswith("backbone.") else k] = v
     semi["traj_head.conv.weight"] = torch.zeros(3, 1024, 1)
     semi["traj_head.conv.bias"] = torch.zeros(3)

@@ -1,11 +1,10 @@
-"""pose3d_rt.visualize: virtual camera in closed form, composite layout and sizes, pixel colours (demo_flow.md §10)."""
+"""pose3d_rt.visualize: virtual camera in closed form, composite layout and sizes, pixel colours (docs/MMPOSE_BEHAVIOUR.md, Visualisation)."""
 from __future__ import annotations
 
 import math
 
 import numpy as np
 import pytest
-from fakes import STANDING_COCO_OFFSETS, STANDING_H36M_3D
 from pose3d_rt.errors import InputError
 from pose3d_rt.keypoint_sets import COCO17, H36M17
 from pose3d_rt.results import FrameResult
@@ -19,6 +18,8 @@ from pose3d_rt.visualize import (
     view_basis,
     view_limits,
 )
+
+from benchmarks.fakes import STANDING_COCO_OFFSETS, STANDING_H36M_3D
 
 # Colours from the spec (mmpose RGB triplets), reversed to BGR for our canvas.
 BLUE_BGR = (255, 153, 51)  # RGB [51, 153, 255]
