@@ -1,5 +1,8 @@
-"""Keypoint dataset metadata (names, skeleton, colours, flip permutation, OKS sigmas) as plain data.
+"""Keypoint sets: their metadata (names, skeleton, colours, flip permutation, OKS sigmas) as plain data, and the
+conversion of the 2D keypoint sets a pose model may output to the lifter's Human3.6M-17 joints.
 
+Metadata
+--------
 Mirrors what mmpose's ``parse_pose_metainfo`` (``mmpose/datasets/datasets/utils.py``) derives from
 ``configs/_base_/datasets/coco.py`` and ``configs/_base_/datasets/h36m.py`` (mmpose 1.3.2); the values were checked
 against the parsed ``dataset_meta`` stored in the reference checkpoints and the demo's prediction JSON
@@ -13,6 +16,13 @@ green (left side) and ``[51, 153, 255]`` light blue (centre line). ``parse_pose_
 arrays BGR, but that is not how they are used. Here ``keypoint_colors`` / ``link_colors`` are **BGR** tuples (the
 order OpenCV drawing functions take, i.e. mmpose's triplets reversed) and ``keypoint_colors_rgb`` /
 ``link_colors_rgb`` give mmpose's triplets unchanged.
+
+Conversion to Human3.6M-17
+--------------------------
+:func:`convert_keypoint_definition` reproduces mmpose's ``convert_keypoint_definition`` for the sources in
+:data:`SOURCE_NUM_KEYPOINTS` (COCO-17, PoseTrack18, COCO-WholeBody body joints, AIC, CrowdPose); dataset names and
+mmpose's aliases are resolved by :func:`canonical_dataset_name` (docs/MMPOSE_BEHAVIOUR.md, VideoPose3D).
+Vectorised numpy over any leading axes (persons, frames): arrays are ``(..., K, C)``.
 """
 from __future__ import annotations
 
@@ -20,6 +30,8 @@ from dataclasses import dataclass, field
 from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
+
+from .errors import InputError
 
 Color = Tuple[int, int, int]
 
@@ -229,7 +241,7 @@ COCO17 = _make(
 
 #: Human3.6M-17 (``configs/_base_/datasets/h36m.py``, mmpose 1.x). mmpose defines no OKS sigmas for it
 #: (``sigmas=[]``, parsed to an empty array), so ``sigmas`` is ``None``. ``stats_info`` is the mean detector box
-#: used by the lifter's ``norm_pose_2d`` (lifter.md §5.4).
+#: used by the lifter's ``norm_pose_2d`` (docs/MMPOSE_BEHAVIOUR.md, VideoPose3D).
 H36M17 = _make(
     "h36m",
     [
@@ -276,7 +288,8 @@ H36M17 = _make(
 
 DATASETS: Dict[str, KeypointDataset] = {"coco": COCO17, "h36m": H36M17}
 
-_ALIASES: Dict[str, str] = {
+# aliases accepted by get_dataset (the metadata tables); the conversion has its own, _SOURCE_ALIASES, below
+_TABLE_ALIASES: Dict[str, str] = {
     "coco17": "coco", "cocodataset": "coco", "body7": "coco", "body8": "coco",
     "h36m17": "h36m", "human36m": "h36m", "human36mdataset": "h36m",
 }
@@ -288,11 +301,142 @@ def get_dataset(name: str) -> KeypointDataset:
     if isinstance(name, KeypointDataset):
         return name
     key = str(name).strip().lower().replace("-", "").replace("_", "")
-    key = _ALIASES.get(key, key)
+    key = _TABLE_ALIASES.get(key, key)
     if key not in DATASETS:
         raise KeyError(f"unknown keypoint dataset {name!r}; known: {', '.join(sorted(DATASETS))} "
-                       f"(aliases: {', '.join(sorted(_ALIASES))})")
+                       f"(aliases: {', '.join(sorted(_TABLE_ALIASES))})")
     return DATASETS[key]
 
 
-__all__ = ["KeypointDataset", "BBoxStats", "COCO17", "H36M17", "DATASETS", "get_dataset"]
+# ---------------------------------------------------------------------------------------------------------------
+# conversion of 2D keypoint sets to the lifter's Human3.6M-17
+# ---------------------------------------------------------------------------------------------------------------
+
+H36M_NUM_KEYPOINTS = 17
+
+#: Source datasets accepted by :func:`convert_keypoint_definition` and the number of keypoints each must have
+#: (``coco_wholebody`` needs at least the 17 body joints; only those are used).
+SOURCE_NUM_KEYPOINTS: Dict[str, int] = {
+    "h36m": 17,
+    "coco": 17,
+    "posetrack18": 17,
+    "coco_wholebody": 133,
+    "aic": 14,
+    "crowdpose": 14,
+}
+SUPPORTED_SOURCES: Tuple[str, ...] = tuple(SOURCE_NUM_KEYPOINTS)
+
+# mmpose 1.x metainfo names and the 0.x / early-1.x dataset class names of the same keypoint sets.
+_SOURCE_ALIASES: Dict[str, str] = {
+    "human36m": "h36m",
+    "human36mdataset": "h36m",
+    "h3wb": "h36m",
+    "cocodataset": "coco",
+    "body8": "coco",  # RTMPose body7/body8 models are trained and evaluated with COCO-17 metadata
+    "body7": "coco",
+    "posetrack18dataset": "posetrack18",
+    "posetrack18videodataset": "posetrack18",
+    "cocowholebody": "coco_wholebody",
+    "cocowholebodydataset": "coco_wholebody",
+    "aicdataset": "aic",
+    "crowdposedataset": "crowdpose",
+}
+
+# H36M joints that are plain copies of one source joint: (h36m indices, source indices).
+_COCO_COPIES = ([1, 2, 3, 4, 5, 6, 9, 11, 12, 13, 14, 15, 16], [12, 14, 16, 11, 13, 15, 0, 5, 7, 9, 6, 8, 10])
+_AIC_COPIES = ([1, 2, 3, 4, 5, 6, 11, 12, 13, 14, 15, 16], [6, 7, 8, 9, 10, 11, 3, 4, 5, 0, 1, 2])
+_CROWDPOSE_COPIES = ([1, 2, 3, 4, 5, 6, 11, 12, 13, 14, 15, 16], [7, 9, 11, 6, 8, 10, 0, 2, 4, 1, 3, 5])
+
+
+def canonical_dataset_name(name: str) -> str:
+    """Lower-cased metainfo name (``'coco'``, ``'h36m'``, ...) for a dataset name or known alias.
+
+    Raises :class:`InputError` listing the supported names if ``name`` is not one of them.
+    """
+    if not isinstance(name, str):
+        raise InputError(f"keypoint dataset name must be a string, got {type(name).__name__}")
+    key = name.strip().lower().replace("-", "_")
+    key = _SOURCE_ALIASES.get(key.replace("_", ""), _SOURCE_ALIASES.get(key, key))
+    if key not in SOURCE_NUM_KEYPOINTS:
+        raise InputError(
+            f"unsupported 2D keypoint dataset {name!r}: supported are {', '.join(SUPPORTED_SOURCES)}"
+        )
+    return key
+
+
+def convert_keypoint_definition(
+    keypoints: np.ndarray, source: str, target: str = "h36m"
+) -> np.ndarray:
+    """Convert ``(..., K, C)`` keypoints (or per-keypoint values such as scores with ``C = 1``) to H36M-17.
+
+    Reproduces mmpose's ``convert_keypoint_definition`` (docs/MMPOSE_BEHAVIOUR.md, VideoPose3D) element for element: same formulas,
+    same evaluation order, arithmetic in the input dtype. Derived joints are means of their sources, so applied
+    to scores (``scores[..., None]``) a derived joint gets the mean score, as in the mmpose visualiser.
+
+    Differences from mmpose, on purpose:
+    - any leading shape is accepted (mmpose needs exactly ``(N, K, C)``);
+    - ``coco_wholebody`` uses its first 17 (COCO body) joints with the COCO rule; mmpose passes all 133 through
+      unconverted, which breaks every 17-joint lifter (docs/MMPOSE_BEHAVIOUR.md, Q19);
+    - ``h36m`` input is returned as a copy, not the same array.
+    """
+    if target.strip().lower() not in ("h36m", "h3wb"):
+        raise InputError(f"unsupported lifter keypoint dataset {target!r}: only 'h36m' is supported")
+    src = canonical_dataset_name(source)
+    kp = np.asarray(keypoints)
+    if kp.ndim < 2:
+        raise InputError(f"keypoints must have shape (..., K, C), got {kp.shape}")
+    need = SOURCE_NUM_KEYPOINTS[src]
+    k = kp.shape[-2]
+    if (src == "coco_wholebody" and k < 17) or (src != "coco_wholebody" and k != need):
+        raise InputError(
+            f"{src} keypoints must have {need} joints on axis -2, got shape {kp.shape}"
+        )
+    if src == "h36m":
+        return kp.copy()
+    if src == "coco_wholebody":
+        src = "coco"
+        kp = kp[..., :17, :]
+
+    out = np.zeros(kp.shape[:-2] + (H36M_NUM_KEYPOINTS, kp.shape[-1]), dtype=kp.dtype)
+    if src in ("coco", "posetrack18"):
+        out[..., 0, :] = (kp[..., 11, :] + kp[..., 12, :]) / 2  # pelvis: mid-hips
+        out[..., 8, :] = (kp[..., 5, :] + kp[..., 6, :]) / 2  # thorax: mid-shoulders
+        out[..., 7, :] = (out[..., 0, :] + out[..., 8, :]) / 2  # spine: mid pelvis-thorax
+        out[..., 10, :] = (kp[..., 1, :] + kp[..., 2, :]) / 2  # head: mid-eyes (PoseTrack18: same indices)
+        dst, srcs = _COCO_COPIES
+    else:  # aic, crowdpose: 14 joints with neck (13) and head top (12)
+        if src == "aic":
+            out[..., 0, :] = (kp[..., 9, :] + kp[..., 6, :]) / 2
+            out[..., 8, :] = (kp[..., 3, :] + kp[..., 0, :]) / 2
+            dst, srcs = _AIC_COPIES
+        else:
+            out[..., 0, :] = (kp[..., 6, :] + kp[..., 7, :]) / 2
+            out[..., 8, :] = (kp[..., 0, :] + kp[..., 1, :]) / 2
+            dst, srcs = _CROWDPOSE_COPIES
+        out[..., 7, :] = (out[..., 0, :] + out[..., 8, :]) / 2
+        out[..., 9, :] = (3 * kp[..., 13, :] + kp[..., 12, :]) / 4  # neck base: 1/4 neck -> head top
+        out[..., 10, :] = (5 * kp[..., 13, :] + 7 * kp[..., 12, :]) / 12  # head centre: 7/12 of the way
+    out[..., dst, :] = kp[..., srcs, :]
+    return out
+
+
+def convert_keypoint_scores(scores: np.ndarray, source: str, target: str = "h36m") -> np.ndarray:
+    """Convert ``(..., K)`` per-keypoint scores to H36M-17 (derived joints get the mean of their sources)."""
+    s = np.asarray(scores)
+    return convert_keypoint_definition(s[..., None], source, target)[..., 0]
+
+
+__all__ = [
+    "KeypointDataset",
+    "BBoxStats",
+    "COCO17",
+    "H36M17",
+    "DATASETS",
+    "get_dataset",
+    "H36M_NUM_KEYPOINTS",
+    "SOURCE_NUM_KEYPOINTS",
+    "SUPPORTED_SOURCES",
+    "canonical_dataset_name",
+    "convert_keypoint_definition",
+    "convert_keypoint_scores",
+]

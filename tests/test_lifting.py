@@ -14,18 +14,15 @@ from conftest import FIXTURES, requires_torch
 from pose3d_rt.engines.base import Engine, TensorSpec
 from pose3d_rt.engines.errors import ModelError
 from pose3d_rt.errors import InputError
-from pose3d_rt.keypoints import convert_keypoint_definition, normalize_screen_coordinates, postprocess_3d
-from pose3d_rt.lifters.streaming import (
-    EngineLifter,
-    LiftedFrame,
-    Lifter,
+from pose3d_rt.keypoint_sets import convert_keypoint_definition
+from pose3d_rt.lifters import EngineLifter, LiftedFrame, Lifter, codec_frame_size, lift_offline
+from pose3d_rt.lifters.codec import normalize_screen_coordinates, postprocess_3d
+from pose3d_rt.lifters.mmpose_parity import (
     MMPoseHistory,
     PoseFrame,
-    codec_frame_size,
     collate_pose_sequence,
     extract_pose_sequence,
     from_tcn_layout,
-    lift_offline,
     mmpose_model_input,
     stack_window,
     to_tcn_layout,
@@ -91,7 +88,7 @@ def _cbr(sd, prefix, x, stride, dilation):
 
 
 def numpy_tcn(name: str, x: np.ndarray, form: str = "strided") -> np.ndarray:
-    """mmpose's TCN + TemporalRegressionHead (lifter.md §2) on (N, 34, T): (N, L_out, 17, 3), float64."""
+    """mmpose's TCN + TemporalRegressionHead (docs/MMPOSE_BEHAVIOUR.md, VideoPose3D) on (N, 34, T): (N, L_out, 17, 3), float64."""
     sd = tcn_weights(name)
     k0 = sd["backbone.expand_conv.conv.weight"].shape[-1]
     strided = form == "strided"
@@ -492,7 +489,7 @@ def test_corrected_codec_frame_size():
     assert codec_frame_size((1920, 1080), mode="mmpose") == (1080, 1920)  # Q2 parity
     assert codec_frame_size((1920, 1080), norm_pose_2d=True) == (1000, 1000)  # canonical H36M pixels
     assert codec_frame_size((1920, 1080), norm_pose_2d=False) == (1920, 1080)
-    # §5.9 worked example: the stats centre lands at (0.056, -0.146) with the H36M frame
+    # worked example (docs/MMPOSE_BEHAVIOUR.md, Q2): the stats centre lands at (0.056, -0.146) with the H36M frame
     n = normalize_screen_coordinates(np.array([[528.0, 427.0]], np.float32), *codec_frame_size((1920, 1080)))
     np.testing.assert_allclose(n[0], [0.056, -0.146], atol=1e-6)
 
@@ -611,9 +608,10 @@ def test_lifter_input_errors():
 def test_engine_lifter_chunks_large_batches_and_pads_static_batches(monkeypatch):
     """Many windows go to the engine in calls of at most MAX_WINDOWS_PER_CALL; a static batch gets exactly its size.
     The chunked result equals the one-call result (closed form: LinearLifter is a fixed linear map)."""
-    from fakes import LinearLifter
     from pose3d_rt.engines.base import TensorSpec
-    from pose3d_rt.lifters import streaming as lifting
+    from pose3d_rt.lifters import base
+
+    from benchmarks.fakes import LinearLifter
 
     eng = LinearLifter(9)
     calls = []
@@ -621,13 +619,13 @@ def test_engine_lifter_chunks_large_batches_and_pads_static_batches(monkeypatch)
     eng.run = lambda inputs: (calls.append(len(inputs["keypoints"])), run(inputs))[1]
     x = np.random.RandomState(0).randn(150, 9, 17, 2).astype(np.float32)
     whole = run({"keypoints": x})["keypoints_3d"]
-    monkeypatch.setattr(lifting, "MAX_WINDOWS_PER_CALL", 64)
-    got = lifting.EngineLifter(eng).infer(x)
+    monkeypatch.setattr(base, "MAX_WINDOWS_PER_CALL", 64)
+    got = base.EngineLifter(eng).infer(x)
     assert calls == [64, 64, 22]
     np.testing.assert_array_equal(got, whole)
     calls.clear()
     eng.inputs = (TensorSpec("keypoints", (4, 9, 17, 2), np.dtype(np.float32)),)
-    got = lifting.EngineLifter(eng).infer(x[:10])
+    got = base.EngineLifter(eng).infer(x[:10])
     assert calls == [4, 4, 4]
     np.testing.assert_array_equal(got, whole[:10])
 
@@ -635,10 +633,10 @@ def test_engine_lifter_chunks_large_batches_and_pads_static_batches(monkeypatch)
 def test_one_frame_lifter_window_seq_len_1():
     """VideoPose3D-1f (receptive field 1): the window is the current frame alone, in both modes (was an argmax
     of an empty sequence in mmpose mode)."""
-    from fakes import LinearLifter, ScriptedDetector, TemplatePose, walking_boxes
     from pose3d_rt.io.sources import FrameSource
-    from pose3d_rt.lifters.streaming import collate_pose_sequence
     from pose3d_rt.pipeline import Pose3DPipeline
+
+    from benchmarks.fakes import LinearLifter, ScriptedDetector, TemplatePose, walking_boxes
 
     ids = np.array([[7, 3]])
     valid = np.array([[True, True]])
