@@ -7,11 +7,9 @@ pycuda lazily, so importing this package is cheap and never needs a GPU package.
 from .base import (
     Engine,
     EngineInputError,
-    Signature,
-    TensorPattern,
     TensorSpec,
-    check_signature,
     describe_io,
+    static_dim,
 )
 from .errors import BackendUnavailableError, ModelError, Pose3DError
 from .loader import CHECKPOINT_SUFFIXES, ENGINE_SUFFIXES, load_engine
@@ -22,10 +20,8 @@ __all__ = [
     "Engine",
     "TensorSpec",
     "EngineInputError",
-    "Signature",
-    "TensorPattern",
-    "check_signature",
     "describe_io",
+    "static_dim",
     "load_engine",
     "OrtEngine",
     "TrtEngine",

@@ -5,9 +5,10 @@ Also here, because every backend and every runtime stage needs them:
 - :meth:`Engine.prepare_inputs` validates what a caller passes (names, rank, static dims, dtype) *before* the
   backend sees it, so a mistake surfaces as :class:`EngineInputError` naming the input and the expected spec
   rather than as a traceback from deep inside onnxruntime or TensorRT;
-- :func:`check_signature` / :class:`Signature` let a runtime stage state what kind of network it needs ("1 input
-  (N, 3, H, W), outputs simcc_x, simcc_y") and refuse anything else with a :class:`ModelError` that says what
-  the file looks like instead ("looks like a detector").
+- :func:`static_dim` and :func:`describe_io` are what every runtime stage (detector, 2D pose, lifter) uses to
+  read an engine's tensor specs and to say, in its :class:`ModelError`, what the file it was given looks like
+  ("found inputs [input[?,3,640,640]:float32], outputs [dets[?,?,5]:float32, ...]"). Each stage checks its own
+  role (the three RTMDet output layouts, the SimCC bins, the lifter window) next to the code that relies on it.
 """
 from __future__ import annotations
 
@@ -17,20 +18,19 @@ from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .errors import EngineInputError, ModelError
+from .errors import EngineInputError
 
 Dim = Union[int, str, None]  # an int for a static dim, a name (or None) for a dynamic one
 Inputs = Union[np.ndarray, Mapping[str, np.ndarray]]
 
 
-
-
-def _static_dim(d: Dim) -> Optional[int]:
+def static_dim(d: Dim) -> Optional[int]:
+    """The size of a static dim (an int ``>= 0``), else ``None`` (a name, ``None``, or TensorRT's ``-1``)."""
     return int(d) if isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 0 else None
 
 
 def _dim_text(d: Dim) -> str:
-    s = _static_dim(d)
+    s = static_dim(d)
     if s is not None:
         return str(s)
     return str(d) if isinstance(d, str) and d else "?"
@@ -55,11 +55,11 @@ class TensorSpec:
         return len(self.shape)
 
     def is_dynamic(self, axis: int) -> bool:
-        return _static_dim(self.shape[axis]) is None
+        return static_dim(self.shape[axis]) is None
 
     def static_dim(self, axis: int) -> Optional[int]:
         """The size of ``axis`` if it is static, else ``None``."""
-        return _static_dim(self.shape[axis])
+        return static_dim(self.shape[axis])
 
     def describe(self) -> str:
         dims = ",".join(_dim_text(d) for d in self.shape)
@@ -192,9 +192,9 @@ class Engine(abc.ABC):
                     f"{want.name}, {got}"
                 )
             bad = [ax for ax, d in enumerate(spec.shape)
-                   if _static_dim(d) is not None and value.shape[ax] != _static_dim(d)]
+                   if static_dim(d) is not None and value.shape[ax] != static_dim(d)]
             if bad:
-                axes = ", ".join(f"axis {ax} must be {_static_dim(spec.shape[ax])}" for ax in bad)
+                axes = ", ".join(f"axis {ax} must be {static_dim(spec.shape[ax])}" for ax in bad)
                 raise EngineInputError(
                     f"{self.path}: input {spec.name!r}: expected shape {format_shape(spec.shape)} ({axes}), {got}"
                 )
@@ -208,147 +208,17 @@ class Engine(abc.ABC):
         return out
 
 
-# --------------------------------------------------------------------------------------------------------------
-# Role checking: does an engine look like the network a runtime stage needs?
+def _describe_spec(spec: object) -> str:
+    if isinstance(spec, TensorSpec):
+        return spec.describe()
+    return f"{getattr(spec, 'name', '?')}{list(getattr(spec, 'shape', ()))}"  # a duck-typed engine's spec
 
-Key = Union[str, int]  # a tensor name, or a position in graph order
 
+def describe_io(engine: object) -> str:
+    """``inputs [..], outputs [..]`` of an engine (one :meth:`TensorSpec.describe` per tensor), for messages.
 
-@dataclass(frozen=True)
-class TensorPattern:
-    """What a stage needs of one tensor: a rank or a shape pattern, and optionally the allowed dtypes.
-
-    In ``shape``, an int must equal the model's dim when the model's dim is static (a dynamic model dim is
-    accepted, it can take that value); ``None`` or a name (``"N"``, ``"H"``) matches anything.
+    Works on any object with ``inputs``/``outputs`` sequences of specs, as the runtime stages accept.
     """
-
-    shape: Union[int, Tuple[Dim, ...]]
-    dtypes: Optional[Tuple[np.dtype, ...]] = None
-
-    @property
-    def rank(self) -> int:
-        return self.shape if isinstance(self.shape, int) else len(self.shape)
-
-    def describe(self) -> str:
-        text = f"rank {self.shape}" if isinstance(self.shape, int) else format_shape(self.shape)
-        if self.dtypes:
-            text += " " + "|".join(np.dtype(d).name for d in self.dtypes)
-        return text
-
-    def mismatch(self, spec: TensorSpec) -> Optional[str]:
-        """Why ``spec`` does not fit (short text), or ``None`` when it does."""
-        if spec.rank != self.rank:
-            return f"rank {spec.rank}, expected {self.rank}"
-        if not isinstance(self.shape, int):
-            for ax, (want, have) in enumerate(zip(self.shape, spec.shape)):
-                w, h = _static_dim(want), _static_dim(have)
-                if w is not None and h is not None and w != h:
-                    return f"axis {ax} is {h}, expected {w}"
-        if self.dtypes and np.dtype(spec.dtype) not in {np.dtype(d) for d in self.dtypes}:
-            return f"dtype {np.dtype(spec.dtype).name}, expected {'|'.join(np.dtype(d).name for d in self.dtypes)}"
-        return None
-
-
-PatternLike = Union[int, Sequence[Dim], TensorPattern]
-
-
-def _as_pattern(p: PatternLike) -> TensorPattern:
-    if isinstance(p, TensorPattern):
-        return p
-    if isinstance(p, (int, np.integer)):
-        return TensorPattern(int(p))
-    return TensorPattern(tuple(p))
-
-
-def _find(specs: Sequence[TensorSpec], key: Key) -> Optional[TensorSpec]:
-    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
-        return specs[key] if -len(specs) <= key < len(specs) else None
-    return next((s for s in specs if s.name == key), None)
-
-
-def _key_text(key: Key) -> str:
-    return f"#{key}" if isinstance(key, (int, np.integer)) else str(key)
-
-
-@dataclass(frozen=True)
-class Signature:
-    """The inputs/outputs a role needs: ``{name or position: rank | shape pattern | TensorPattern}``.
-
-    ``n_inputs`` / ``n_outputs`` pin the counts (``None`` = at least as many as the patterns reference).
-    ``description`` is the human text used in messages (default: built from the patterns).
-    """
-
-    inputs: Mapping[Key, PatternLike] = field(default_factory=dict)
-    outputs: Mapping[Key, PatternLike] = field(default_factory=dict)
-    n_inputs: Optional[int] = None
-    n_outputs: Optional[int] = None
-    description: Optional[str] = None
-
-    def describe(self) -> str:
-        if self.description:
-            return self.description
-        parts = []
-        for what, pats, n in (("inputs", self.inputs, self.n_inputs), ("outputs", self.outputs, self.n_outputs)):
-            items = ", ".join(f"{_key_text(k)} {_as_pattern(p).describe()}" for k, p in pats.items())
-            count = f"{n} " if n is not None else ""
-            if items or n is not None:
-                parts.append(f"{count}{what} [{items}]" if items else f"{count}{what}")
-        return "; ".join(parts) or "any network"
-
-    def mismatch(self, engine: Engine) -> Optional[str]:
-        """Why ``engine`` does not fit (short text), or ``None`` when it does."""
-        for what, specs, pats, n in (("input", list(engine.inputs), self.inputs, self.n_inputs),
-                                     ("output", list(engine.outputs), self.outputs, self.n_outputs)):
-            if n is not None and len(specs) != n:
-                return f"{len(specs)} {what}(s), expected {n}"
-            for key, pat in pats.items():
-                spec = _find(specs, key)
-                if spec is None:
-                    return f"no {what} {_key_text(key)}"
-                why = _as_pattern(pat).mismatch(spec)
-                if why is not None:
-                    return f"{what} {spec.name!r}: {why}"
-        return None
-
-    def matches(self, engine: Engine) -> bool:
-        return self.mismatch(engine) is None
-
-
-def describe_io(engine: Engine) -> str:
-    """``inputs [..], outputs [..]`` of an engine, for messages."""
-    return (f"inputs [{', '.join(s.describe() for s in engine.inputs)}], "
-            f"outputs [{', '.join(s.describe() for s in engine.outputs)}]")
-
-
-def check_signature(engine: Engine, role: str, inputs: Optional[Mapping[Key, PatternLike]] = None,
-                    outputs: Optional[Mapping[Key, PatternLike]] = None, *, n_inputs: Optional[int] = None,
-                    n_outputs: Optional[int] = None, description: Optional[str] = None,
-                    others: Optional[Mapping[str, Signature]] = None) -> None:
-    """Raise :class:`ModelError` unless ``engine`` has the inputs/outputs the ``role`` needs.
-
-    ``others`` maps other role names to their signatures, so the message can say what the file *is*::
-
-        check_signature(engine, "pose", {0: ("N", 3, "H", "W")}, {"simcc_x": 3, "simcc_y": 3}, n_inputs=1,
-                        description="1 input (N, 3, H, W), outputs simcc_x, simcc_y",
-                        others={"detector": Signature(outputs={"dets": 3, "labels": 2})})
-        # ModelError: det.onnx: not a pose model: expected 1 input (N, 3, H, W), outputs simcc_x, simcc_y;
-        #   found inputs [input[?,3,640,640]:float32], outputs [dets[?,?,5]:float32, labels[?,?]:int64]
-        #   (no output simcc_x; looks like a detector model)
-
-    The embedded metadata ``family`` (if any) is also named in the message.
-    """
-    sig = Signature(dict(inputs or {}), dict(outputs or {}), n_inputs, n_outputs, description)
-    why = sig.mismatch(engine)
-    if why is None:
-        return
-    hints = [why]
-    looks = [name for name, other in (others or {}).items() if other.matches(engine)]
-    if looks:
-        hints.append(f"looks like a {' or '.join(looks)} model")
-    family = (getattr(engine, "metadata", None) or {}).get("family")
-    if family:
-        hints.append(f"metadata family={family!r}")
-    raise ModelError(
-        f"{getattr(engine, 'path', '<engine>')}: not a {role} model: expected {sig.describe()}; "
-        f"found {describe_io(engine)} ({'; '.join(hints)})"
-    )
+    ins = ", ".join(_describe_spec(s) for s in getattr(engine, "inputs", None) or ())
+    outs = ", ".join(_describe_spec(s) for s in getattr(engine, "outputs", None) or ())
+    return f"inputs [{ins}], outputs [{outs}]"

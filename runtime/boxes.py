@@ -20,7 +20,7 @@ call).
 from __future__ import annotations
 
 import logging
-from typing import Iterator, Tuple
+from typing import Iterator, Sequence, Tuple
 
 import numpy as np
 
@@ -34,6 +34,8 @@ __all__ = [
     "valid_box_mask",
     "batched_nms",
     "nms",
+    "whole_image_box",
+    "boxes_from_keypoints",
 ]
 
 
@@ -231,3 +233,34 @@ def batched_nms(
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_thr: float = 0.5, max_num: int = -1) -> np.ndarray:
     """Single-class greedy NMS; see :func:`batched_nms`."""
     return batched_nms(boxes, scores, None, iou_thr=iou_thr, max_num=max_num)
+
+
+def whole_image_box(width: int, height: int) -> np.ndarray:
+    """The box of the whole image, ``[[0, 0, width, height]]`` (1, 4) float32: the person mmpose's
+    ``inference_topdown`` estimates when it is given no box (docs/MMPOSE_BEHAVIOUR.md, Q7)."""
+    return np.array([[0, 0, width, height]], np.float32)
+
+
+def boxes_from_keypoints(keypoints: np.ndarray, scores: np.ndarray, kpt_thr: float, padding: float,
+                         size_wh: Sequence[float]) -> Tuple[np.ndarray, np.ndarray]:
+    """Boxes of persons from their 2D keypoints: the extent of the visible keypoints (score ``>= kpt_thr``),
+    scaled by ``padding`` about its centre and clipped to the image ``size_wh`` (width, height).
+
+    ``keypoints`` (n, K, 2), ``scores`` (n, K). Returns the (m, 4) float32 boxes of the persons with at least two
+    visible keypoints and a box of positive area, and the (n,) bool mask of those persons.
+    """
+    kp = np.asarray(keypoints, np.float32)
+    vis = np.asarray(scores) >= kpt_thr
+    big = np.float32(1e9)
+    x0 = np.where(vis, kp[..., 0], big).min(1)
+    y0 = np.where(vis, kp[..., 1], big).min(1)
+    x1 = np.where(vis, kp[..., 0], -big).max(1)
+    y1 = np.where(vis, kp[..., 1], -big).max(1)
+    ok = vis.sum(1) >= 2
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    hw, hh = (x1 - x0) / 2 * padding, (y1 - y0) / 2 * padding
+    w, h = size_wh
+    boxes = np.stack([np.clip(cx - hw, 0, w), np.clip(cy - hh, 0, h), np.clip(cx + hw, 0, w), np.clip(cy + hh, 0, h)],
+                     1)
+    ok &= (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+    return boxes[ok].astype(np.float32), ok

@@ -1,12 +1,15 @@
 """Parsing of model metadata (ONNX ``metadata_props`` / engine headers): every value is a string.
 
-One place for the rules, with errors that name the model file and the key.
+One place for the rules, with errors that name the model file and the key. The keys each model family reads
+are listed in its stage's module docstring (docs/MMPOSE_BEHAVIOUR.md, ONNX metadata).
 """
 from __future__ import annotations
 
 from typing import Mapping, Optional, Sequence, Tuple
 
-from .engines.errors import ModelError
+from .errors import ModelError
+
+__all__ = ["meta_floats", "meta_int", "meta_bool"]
 
 
 def meta_floats(meta: Mapping[str, str], key: str, n: Optional[int], source: str,
@@ -25,6 +28,7 @@ def meta_floats(meta: Mapping[str, str], key: str, n: Optional[int], source: str
 
 
 def meta_int(meta: Mapping[str, str], key: str, source: str) -> Optional[int]:
+    """``"27"`` -> 27; None when absent or empty."""
     if key not in meta or str(meta[key]).strip() == "":
         return None
     try:

@@ -5,7 +5,7 @@
 >>> for result in pipe.stream("video.mp4"):           # a video, a folder of images, "webcam:0", an URL
 ...     print(result.frame_index, result.track_ids, result.keypoints_3d.shape)
 
-Two modes, one set of stages (docs/spec/demo_flow.md §11-12):
+Two modes, one set of stages (docs/MMPOSE_BEHAVIOUR.md, Q1 ... Q22):
 
 - ``mode="default"``: the corrected pipeline. No phantom person on empty frames (Q7), BGR to every model (Q6),
   tracks with a time-to-live and optimal assignment (Q16), exact lifting with real future frames, delayed by the
@@ -28,13 +28,16 @@ from typing import Any, Deque, Iterator, List, Optional, Union
 
 import numpy as np
 
+from .boxes import boxes_from_keypoints, whole_image_box
 from .engines.base import Engine
 from .errors import InputError
-from .hub.cache import lifter_export_options, load_model
+from .frames import check_frame
+from .hub import Role, lifter_export_options, resolve
+from .io.held_frames import hold, must_encode, release
 from .io.sources import FrameSource, open_source
 from .lifters.streaming import LiftedFrame, Lifter
 from .results import FrameResult
-from .rtmdet.detector import Detections, Detector, filter_detections
+from .rtmdet import Detections, Detector, filter_detections
 from .rtmpose.estimator import PoseEstimator
 from .tracking import make_tracker
 
@@ -112,18 +115,18 @@ class Pose3DPipeline:
         opt = self.options
         if detector is None or pose2d is None:
             raise InputError("Pose3DPipeline needs a detector and a pose2d model")
-        self.detector = Detector(load_model(detector, "detector", device, threads), score_thr=opt.det_score_thr,
-                                 nms_iou_thr=opt.det_nms_iou_thr, nms_pre=opt.det_nms_pre,
-                                 max_per_img=opt.det_max_per_img)
+        self.detector = Detector(resolve(detector, Role.DETECTOR, device=device, threads=threads),
+                                 score_thr=opt.det_score_thr, nms_iou_thr=opt.det_nms_iou_thr,
+                                 nms_pre=opt.det_nms_pre, max_per_img=opt.det_max_per_img)
         flip = opt.flip_test if opt.flip_test is not None else mode == "mmpose"
         warp = opt.warp_method or ("fixed_point" if mode == "mmpose" else "opencv")
-        self.pose2d = PoseEstimator(load_model(pose2d, "2D pose model", device, threads), flip_test=flip,
+        self.pose2d = PoseEstimator(resolve(pose2d, Role.POSE2D, device=device, threads=threads), flip_test=flip,
                                     warp_method=warp)
         self.keypoint_dataset = getattr(self.pose2d, "dataset_name", "coco")
         self.lifter_engine: Optional[Engine] = None
         if lifter is not None:
-            self.lifter_engine = load_model(lifter, "lifter", device, threads,
-                                            export_options=lifter_export_options(opt.causal))
+            self.lifter_engine = resolve(lifter, Role.LIFTER, device=device, threads=threads,
+                                         export_options=lifter_export_options(opt.causal))
         self._lifter: Optional[Lifter] = None
         self._tracker = None
         self.reset()
@@ -145,7 +148,7 @@ class Pose3DPipeline:
 
     @property
     def lifter_spec(self):
-        """The lifter's :class:`~pose3d_rt.lifters.streaming.LifterSpec` (window, receptive field, ...), or None (2D only)."""
+        """The lifter's :class:`~pose3d_rt.lifters.LifterSpec` (window, receptive field, ...), or None (2D only)."""
         return None if self._lifter is None else self._lifter.spec
 
     @property
@@ -160,16 +163,17 @@ class Pose3DPipeline:
         reuse = (self.mode == "default" and opt.det_interval > 1 and frame_index % opt.det_interval != 0
                  and self._prev is not None and len(self._prev) > 0)
         if reuse:
-            return _boxes_from_poses(self._prev, opt.kpt_thr, opt.pose_box_padding, (w, h))
+            prev = self._prev
+            boxes, kept = boxes_from_keypoints(prev.keypoints_2d, prev.scores_2d, opt.kpt_thr, opt.pose_box_padding,
+                                               (w, h))
+            return Detections(boxes, prev.scores[kept], np.zeros(len(boxes), np.int64))
         dets = filter_detections(self.detector(model_frame), cat_id=opt.det_cat_id, bbox_thr=opt.bbox_thr)
         if len(dets) == 0 and self.mode == "mmpose":  # Q7: the demo estimates a whole-image person
-            return Detections(np.array([[0, 0, w, h]], np.float32), np.ones(1, np.float32), np.zeros(1, np.int64))
+            return Detections(whole_image_box(w, h), np.ones(1, np.float32), np.zeros(1, np.int64))
         return dets
 
     def _process_2d(self, frame: np.ndarray, frame_index: int, is_image: bool) -> FrameResult:
-        if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-            got = f"{frame.dtype} {frame.shape}" if isinstance(frame, np.ndarray) else type(frame).__name__
-            raise InputError(f"frame {frame_index}: expected a BGR uint8 HxWx3 array, got {got}")
+        """Detect, estimate 2D and track on one checked frame (:func:`~pose3d_rt.frames.check_frame`)."""
         model_frame = frame[..., ::-1].copy() if (self.mode == "mmpose" and is_image) else frame  # Q6
         dets = self._boxes(frame, frame_index, model_frame)
         poses = self.pose2d(model_frame, dets.boxes)
@@ -216,98 +220,48 @@ class Pose3DPipeline:
         order. In exact lifting mode each result comes ``latency`` frames after its frame was read; the last ones
         are flushed when the source ends (also when it breaks part-way).
 
+        Every frame goes through :func:`~pose3d_rt.frames.check_frame` (gray and BGRA are converted to BGR; a
+        frame that cannot be used raises :class:`~pose3d_rt.errors.InputError`).
+
         ``keep_frames=True`` attaches each frame to its result as ``result.frame`` (for drawing). While a result
         waits for the lifter's delay, its frame is held JPEG-encoded when the delay queue would exceed
-        ``FRAME_QUEUE_BYTES`` raw, so memory stays bounded for long delays and large frames."""
+        :data:`~pose3d_rt.io.held_frames.FRAME_QUEUE_BYTES` raw, so memory stays bounded for long delays and
+        large frames."""
         if reset:
             self.reset()
         src = source if isinstance(source, FrameSource) else open_source(source)
         is_image = src.info.is_image
         pending: Deque[FrameResult] = deque()
-        encode = False
-        if keep_frames:
-            raw_bytes = src.info.width * src.info.height * 3 * (self.latency + 1)
-            encode = raw_bytes > FRAME_QUEUE_BYTES
+        encode = keep_frames and must_encode(src.info.width, src.info.height, self.latency + 1)
         try:
             for t, frame in enumerate(src):
+                frame = check_frame(frame, f"frame {t}")  # the one frame check: every source goes through it
                 res = self._process_2d(frame, t, is_image)
                 self._prev = res
                 if keep_frames:
-                    res.extras["frame"] = _FrameHolder(frame, encode)
+                    hold(res, frame, encode)
                 if self._lifter is None:
-                    yield _release(res)
+                    yield release(res)
                     continue
                 pending.append(res)
                 for lf in self._lift(res):
-                    yield _release(self._join(pending.popleft(), lf, self.mode))
+                    yield release(self._join(pending.popleft(), lf, self.mode))
         finally:
             if not isinstance(source, FrameSource):
                 src.close()
         if self._lifter is not None:
             for lf in self._lifter.flush():
-                yield _release(self._join(pending.popleft(), lf, self.mode))
+                yield release(self._join(pending.popleft(), lf, self.mode))
 
     def __call__(self, image: Union[str, Path, np.ndarray]) -> FrameResult:
-        """One image (a path or a BGR uint8 array) -> its :class:`FrameResult` (a one-frame stream)."""
+        """One image (a path or an array, see :func:`~pose3d_rt.frames.check_frame`) -> its :class:`FrameResult`
+        (a one-frame stream)."""
         src = open_source(image)
         if not src.info.is_image:
             src.close()
             raise InputError(f"{image}: is a {src.info.kind}; use pipeline.stream() for videos, folders, cameras")
         results = list(self.stream(src))
         return results[0]
-
-
-FRAME_QUEUE_BYTES = 256 << 20
-
-
-class _FrameHolder:
-    """A frame waiting in the delay queue, raw or JPEG-encoded (quality 95)."""
-
-    __slots__ = ("_raw", "_jpg")
-
-    def __init__(self, frame: np.ndarray, encode: bool) -> None:
-        self._raw: Optional[np.ndarray] = None
-        self._jpg: Optional[np.ndarray] = None
-        if encode:
-            import cv2
-
-            ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 95])
-            if ok:
-                self._jpg = buf
-                return
-        self._raw = frame
-
-    def get(self) -> np.ndarray:
-        if self._raw is not None:
-            return self._raw
-        import cv2
-
-        return cv2.imdecode(self._jpg, cv2.IMREAD_COLOR)
-
-
-def _release(res: FrameResult) -> FrameResult:
-    holder = res.extras.pop("frame", None)
-    if holder is not None:
-        res.frame = holder.get()
-    return res
-
-
-def _boxes_from_poses(prev: FrameResult, kpt_thr: float, padding: float, size_wh) -> Detections:
-    """Boxes for a frame without detection: each tracked person's keypoint extent (visible keypoints), padded."""
-    kp, sc = prev.keypoints_2d, prev.scores_2d
-    vis = sc >= kpt_thr
-    big = np.float32(1e9)
-    x0 = np.where(vis, kp[..., 0], big).min(1)
-    y0 = np.where(vis, kp[..., 1], big).min(1)
-    x1 = np.where(vis, kp[..., 0], -big).max(1)
-    y1 = np.where(vis, kp[..., 1], -big).max(1)
-    ok = vis.sum(1) >= 2
-    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    hw, hh = (x1 - x0) / 2 * padding, (y1 - y0) / 2 * padding
-    w, h = size_wh
-    boxes = np.stack([np.clip(cx - hw, 0, w), np.clip(cy - hh, 0, h), np.clip(cx + hw, 0, w), np.clip(cy + hh, 0, h)], 1)
-    ok &= (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
-    return Detections(boxes[ok].astype(np.float32), prev.scores[ok], np.zeros(int(ok.sum()), np.int64))
 
 
 __all__ = ["Pose3DPipeline", "PipelineOptions", "FrameResult", "MODES"]

@@ -1,4 +1,4 @@
-"""RTMDet stage (pose3d_rt.rtmdet.detector) against the mmdet 3.3.0 reference fixtures (tests/fixtures/det/)."""
+"""RTMDet stage (pose3d_rt.rtmdet) against the mmdet 3.3.0 reference fixtures (tests/fixtures/det/)."""
 from __future__ import annotations
 
 import json
@@ -13,7 +13,7 @@ import pytest
 from conftest import FIXTURE_IMAGES
 from pose3d_rt.engines import Engine, TensorSpec
 from pose3d_rt.errors import InputError, ModelError
-from pose3d_rt.rtmdet.detector import (
+from pose3d_rt.rtmdet import (
     Detections,
     Detector,
     Letterbox,
@@ -25,8 +25,8 @@ from pose3d_rt.rtmdet.detector import (
     filter_detections,
     letterbox,
     parse_detector_metadata,
-    preprocess,
 )
+from pose3d_rt.rtmdet.preprocess import preprocess
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 DET = FIXTURES / "det"
@@ -144,16 +144,45 @@ def test_preprocess_batch_and_rgb_order():
 
 @pytest.mark.parametrize("bad,what", [
     (np.zeros((10, 10, 3), np.float32), "float32"),
-    (np.zeros((10, 10), np.uint8), "(10, 10)"),
-    (np.zeros((10, 10, 4), np.uint8), "(10, 10, 4)"),
+    (np.zeros((10, 10, 2), np.uint8), "(10, 10, 2)"),
     (np.zeros((0, 10, 3), np.uint8), "(0, 10, 3)"),
     ([[1, 2, 3]], "list"),
 ])
 def test_frame_validation(bad, what):
-    with pytest.raises(InputError, match=r"uint8.*\(H, W, 3\)") as e:
+    """The one frame check (pose3d_rt.frames) names the frame of the batch that is wrong."""
+    with pytest.raises(InputError, match=r"^frames\[1\]: ") as e:
         preprocess([np.zeros((8, 8, 3), np.uint8), bad])
-    assert what in str(e.value) and "frames[1]" in str(e.value)
+    assert what in str(e.value) and "\n" not in str(e.value)
     assert isinstance(e.value, ValueError)
+
+
+def test_gray_and_bgra_frames_are_letterboxed_as_bgr():
+    rng = np.random.default_rng(3)
+    gray = rng.integers(0, 256, (30, 40), dtype=np.uint8)
+    bgr = np.repeat(gray[:, :, None], 3, axis=2)
+    bgra = np.concatenate([bgr, np.full((30, 40, 1), 7, np.uint8)], axis=2)
+    cfg = PreprocessConfig(input_hw=(64, 64))
+    want, _ = preprocess([bgr], cfg)
+    for frame in (gray, gray[:, :, None], bgra):
+        np.testing.assert_array_equal(preprocess([frame], cfg)[0], want)
+    np.testing.assert_array_equal(preprocess(gray, cfg)[0], want)  # one array = one frame
+
+
+@pytest.mark.parametrize("hw", [(1, 1), (1, 2000), (2000, 1), (1, 37), (37, 1), (5, 5), (16, 16), (7, 33),
+                                (2000, 3), (3, 2000)])
+@pytest.mark.parametrize("input_hw", [(640, 640), (256, 192)])
+def test_letterbox_degenerate_sizes(hw, input_hw):
+    """Frames a few pixels wide, a single row or column, or around the detector's stride letterbox without error:
+    each side resized to at least one pixel, the rest padded, the scale factors consistent with the resize."""
+    frame = np.random.default_rng(0).integers(0, 256, hw + (3,), dtype=np.uint8)
+    canvas, lb = letterbox(frame, input_hw)
+    assert canvas.shape == input_hw + (3,) and canvas.dtype == np.uint8
+    (rh, rw), (h, w) = lb.resized_hw, lb.orig_hw
+    assert (h, w) == hw and 1 <= rh <= input_hw[0] and 1 <= rw <= input_hw[1]
+    assert lb.scale_factor == (rw / w, rh / h)
+    assert (canvas[rh:] == 114).all() and (canvas[:, rw:] == 114).all()
+    x, lbs = preprocess([frame, frame], PreprocessConfig(input_hw=input_hw))
+    assert x.shape == (2, 3) + input_hw and np.isfinite(x).all() and lbs[0] == lb
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -189,7 +218,7 @@ def test_decode_raw_levels_matches_mmdet(model, image):
 
 
 def independent_flatten(ref, S: int):
-    """boxes (1, A, 4) / scores (1, A, C) from the raw maps, written out directly from rtmdet.md §10-11."""
+    """boxes (1, A, 4) / scores (1, A, C) from the raw maps, written out directly from docs/MMPOSE_BEHAVIOUR.md, RTMDet."""
     boxes, scores = [], []
     for lvl, s in enumerate((8, 16, 32)):
         c = ref[f"cls_score_l{lvl}"][0].astype(np.float64)  # (C, H, W)
@@ -299,10 +328,10 @@ def test_degenerate_candidates_never_crash_and_are_counted(caplog):
     ltrb[3, 0] = [-3, -3, -3, -3]
     ltrb[0, 2, 2] = np.inf
     cls, reg = one_level_maps(logits, ltrb.transpose(2, 0, 1).copy())
-    with caplog.at_level(logging.DEBUG, logger="pose3d_rt.rtmdet.detector"):
+    with caplog.at_level(logging.DEBUG, logger="pose3d_rt.rtmdet.decode"):
         det = decode_raw_levels(cls, reg, lb, PostprocessConfig(strides=(8, 16, 32)))[0]
     np.testing.assert_allclose(det.boxes, [[0, 0, 1, 1]], atol=1e-6)
-    msgs = [r.getMessage() for r in caplog.records if r.name == "pose3d_rt.rtmdet.detector"]
+    msgs = [r.getMessage() for r in caplog.records if r.name == "pose3d_rt.rtmdet.decode"]
     assert len(msgs) == 1 and "dropped 4 " in msgs[0], msgs
 
 
@@ -324,7 +353,7 @@ def test_decode_dets_labels_closed_form(caplog):
         [0, 0, 0, 0, 0.0],          # mmdeploy's appended zero row
     ]], np.float32)
     labels = np.array([[0, 2, 0, 0, 0, -1, 0]], np.int32)
-    with caplog.at_level(logging.DEBUG, logger="pose3d_rt.rtmdet.detector"):
+    with caplog.at_level(logging.DEBUG, logger="pose3d_rt.rtmdet.decode"):
         det = decode_dets_labels(dets, labels, [lb], score_thr=0.05)[0]
     np.testing.assert_allclose(det.boxes, [[20, 10, 40, 30], [0, 0, 250, 200]], rtol=1e-6)
     np.testing.assert_array_equal(det.scores, np.float32([0.9, 0.6]))

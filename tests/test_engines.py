@@ -1,5 +1,5 @@
 """Tests of pose3d_rt.engines: OrtEngine on tiny ONNX graphs built here with onnx.helper, input validation,
-bad files, providers, role checks, the TensorRT engine-file header, and TrtEngine (against a simulated
+bad files, providers, the spec helpers the stages use in messages, the TensorRT engine-file header, and TrtEngine (against a simulated
 tensorrt/pycuda here; on a real GPU when one is present)."""
 from __future__ import annotations
 
@@ -18,11 +18,10 @@ from pose3d_rt.engines import (
     Engine,
     EngineInputError,
     ModelError,
-    Signature,
-    TensorPattern,
     TensorSpec,
-    check_signature,
+    describe_io,
     load_engine,
+    static_dim,
 )
 from pose3d_rt.engines.onnxruntime import OrtEngine, parse_device, providers_for
 from pose3d_rt.engines.tensorrt import TrtEngine
@@ -325,11 +324,11 @@ def test_closed_engine(conv_onnx):
 
 
 # --------------------------------------------------------------------------------------------------------------
-# role checks
+# spec helpers the runtime stages use for their model checks
 
 
 class SpecEngine(Engine):
-    """Signature-only engine for role checks."""
+    """Signature-only engine."""
 
     def run(self, inputs):  # pragma: no cover - never run
         raise AssertionError
@@ -339,40 +338,20 @@ F32, I64 = np.dtype(np.float32), np.dtype(np.int64)
 DETECTOR = SpecEngine("det.onnx", (TensorSpec("input", (None, 3, 640, 640), F32),),
                       (TensorSpec("dets", (None, None, 5), F32), TensorSpec("labels", (None, None), I64)),
                       {"family": "rtmdet"})
-POSE = SpecEngine("pose.onnx", (TensorSpec("input", ("batch", 3, 256, 192), F32),),
-                  (TensorSpec("simcc_x", ("batch", 17, 384), F32), TensorSpec("simcc_y", ("batch", 17, 512), F32)))
-POSE_SIG = dict(inputs={0: ("N", 3, "H", "W")}, outputs={"simcc_x": 3, "simcc_y": 3}, n_inputs=1,
-                description="1 input (N, 3, H, W), outputs simcc_x, simcc_y")
-OTHERS = {"detector": Signature(outputs={"dets": ("N", None, 5), "labels": 2}),
-          "lifter": Signature(inputs={0: (None, None, 17, None)})}
 
 
-def test_check_signature_accepts_and_explains():
-    check_signature(POSE, "pose", **POSE_SIG, others=OTHERS)  # no error
-    with pytest.raises(ModelError) as info:
-        check_signature(DETECTOR, "pose", **POSE_SIG, others=OTHERS)
-    msg = str(info.value)
-    assert msg.startswith("det.onnx: not a pose model: expected 1 input (N, 3, H, W), outputs simcc_x, simcc_y; ")
-    assert "found inputs [input[?,3,640,640]:float32], outputs [dets[?,?,5]:float32, labels[?,?]:int64]" in msg
-    assert "no output simcc_x" in msg and "looks like a detector model" in msg and "family='rtmdet'" in msg
-    assert "lifter" not in msg
+def test_static_dim():
+    assert [static_dim(d) for d in (3, np.int64(640), 0, -1, None, "batch", True)] == [3, 640, 0, None, None,
+                                                                                      None, None]
+    spec = TensorSpec("input", ("N", 3, -1, 192), F32)
+    assert [spec.static_dim(ax) for ax in range(4)] == [None, 3, None, 192]
 
 
-def test_signature_patterns():
-    assert Signature(outputs={0: (None, 17, 384)}).matches(POSE)
-    assert Signature(outputs={1: (None, 17, 384)}).mismatch(POSE) == "output 'simcc_y': axis 2 is 512, expected 384"
-    # a dynamic model dim accepts any required size; a static one must equal it
-    assert Signature(inputs={"input": (8, 3, 256, 192)}).matches(POSE)
-    assert Signature(inputs={"input": (None, 3, 384, None)}).mismatch(POSE) == \
-        "input 'input': axis 2 is 256, expected 384"
-    assert Signature(n_outputs=3).mismatch(POSE) == "2 output(s), expected 3"
-    assert Signature(outputs={5: 3}).mismatch(POSE) == "no output #5"
-    assert Signature(outputs={"labels": TensorPattern(2, (np.int32, np.int64))}).matches(DETECTOR)
-    assert Signature(outputs={"labels": TensorPattern(2, (np.int32,))}).mismatch(DETECTOR) == \
-        "output 'labels': dtype int64, expected int32"
-    assert Signature(outputs={"dets": 2}).mismatch(DETECTOR) == "output 'dets': rank 3, expected 2"
-    assert Signature(inputs={0: 4}, outputs={"dets": (None, None, 5)}).describe() == \
-        "inputs [#0 rank 4]; outputs [dets (?, ?, 5)]"
+def test_describe_io():
+    assert describe_io(DETECTOR) == \
+        "inputs [input[?,3,640,640]:float32], outputs [dets[?,?,5]:float32, labels[?,?]:int64]"
+    duck = types.SimpleNamespace(inputs=[types.SimpleNamespace(name="x", shape=(1, 2))], outputs=())
+    assert describe_io(duck) == "inputs [x[1, 2]], outputs []"
 
 
 # --------------------------------------------------------------------------------------------------------------

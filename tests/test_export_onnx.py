@@ -116,7 +116,7 @@ def test_rtmpose_onnx_matches_mmpose(exported, name, batch):
 @pytest.mark.parametrize("name", ["videopose3d_27f_supv", "videopose3d_243f_supv_cpn_ft"])
 @pytest.mark.parametrize("batch", [1, 4])
 def test_tcn_onnx_matches_mmpose_both_forms(exported, name, batch):
-    from pose3d_rt.lifters.streaming import from_tcn_layout
+    from pose3d_rt.lifters.mmpose_parity import from_tcn_layout
 
     d = np.load(FIXTURES / "lift" / name / "gtvideo_f005.npz")
     x = from_tcn_layout(d["norm__model_input"]).astype(np.float32)
@@ -137,7 +137,7 @@ def test_rtmdet_onnx_decodes_like_mmdet(exported, name, batch):
     """Boxes/scores vs the numpy decode of mmdet's raw maps. The random-weight detectors amplify conv rounding:
     float64 torch is 5e-4 (m) / 2e-4 (nano) away from the float32 reference, ONNX Runtime 2e-3 / 5e-4 on the raw
     maps (measured); the bounds below hold those measured figures, not the 1e-4 the issue hoped for."""
-    from pose3d_rt.rtmdet.detector import flatten_raw_levels
+    from pose3d_rt.rtmdet import flatten_raw_levels
 
     d, x = _det_input(name, "video_f018")
     boxes_ref, scores_ref, _ = flatten_raw_levels([d[f"cls_score_l{i}"] for i in range(3)],
@@ -152,7 +152,7 @@ def test_rtmdet_onnx_decodes_like_mmdet(exported, name, batch):
 
 def test_metadata_is_what_the_runtime_reads(exported):
     from pose3d_rt.engines import load_engine
-    from pose3d_rt.lifters.streaming import EngineLifter
+    from pose3d_rt.lifters import EngineLifter
     from pose3d_rt.rtmdet.detector import Detector
     from pose3d_rt.rtmpose.estimator import PoseEstimator
 

@@ -9,10 +9,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from fakes import LinearLifter, ScriptedDetector, TemplatePose, walking_boxes
 from pose3d_rt.job import run
 from pose3d_rt.pipeline import Pose3DPipeline
 from pose3d_rt.visualize import Visualizer
+
+from benchmarks.fakes import LinearLifter, ScriptedDetector, TemplatePose, walking_boxes
 
 W, H, N = 320, 240, 30
 

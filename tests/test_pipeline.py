@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from fakes import LinearLifter, ScriptedDetector, TemplatePose, walking_boxes
 from pose3d_rt.errors import InputError
 from pose3d_rt.io.sources import FrameSource
-from pose3d_rt.lifters.streaming import lift_offline
+from pose3d_rt.lifters import lift_offline
 from pose3d_rt.pipeline import Pose3DPipeline
+
+from benchmarks.fakes import LinearLifter, ScriptedDetector, TemplatePose, walking_boxes
 
 W, H = 320, 240
 
@@ -66,12 +67,12 @@ def test_exact_lifting_equals_offline_lifting_of_the_whole_track():
     kp2d = np.stack([r.keypoints_2d[0] for r in exact])
     boxes = np.stack([r.boxes[0] for r in exact])
     scores = np.stack([r.scores_2d[0] for r in exact])
-    from pose3d_rt.keypoints import convert_keypoint_definition
+    from pose3d_rt.keypoint_sets import convert_keypoint_definition
 
     h36m = convert_keypoint_definition(kp2d, "coco")
     norm = lifter._normalize(h36m, scores, boxes, (W, H))
     ref = lift_offline(LinearLifter(rf), norm[None])[0]  # (n, 17, 3) camera frame
-    from pose3d_rt.keypoints import postprocess_3d
+    from pose3d_rt.lifters.codec import postprocess_3d
 
     ref = postprocess_3d(ref, rebase=False)
     got = np.stack([r.keypoints_3d[0] for r in exact])
@@ -114,3 +115,36 @@ def test_det_interval_reuses_tracked_poses_between_detections():
     assert det.calls == 3  # frames 0, 3, 6
     assert all(len(r) == 2 for r in res)
     assert all(set(r.track_ids.tolist()) == {0, 1} for r in res)
+
+
+@pytest.mark.parametrize("encode", [False, True], ids=["raw", "jpeg"])
+def test_kept_frames_wait_with_their_results_raw_or_jpeg_encoded(monkeypatch, encode):
+    import pose3d_rt.io.held_frames as held
+
+    if encode:  # a queue budget smaller than the delay queue: frames wait JPEG-encoded
+        monkeypatch.setattr(held, "FRAME_QUEUE_BYTES", W * H * 3)
+    ramp = np.add.outer(np.arange(H), np.arange(W)) * (200 / (H + W))  # smooth and gray: JPEG keeps it closely
+    frames = [np.repeat((ramp + 4 * i).astype(np.uint8)[..., None], 3, axis=2) for i in range(12)]
+    pipe = _pipe(walking_boxes(1, 320), "default", lifter_rf=9)
+    assert pipe.latency == 4
+    res = list(pipe.stream(FrameSource.from_frames(frames, W, H), keep_frames=True))
+    assert len(res) == 12 and all("frame" not in r.extras for r in res)
+    for r, frame in zip(res, frames):
+        if encode:
+            assert r.frame is not frame and np.abs(r.frame.astype(int) - frame).max() <= 3
+        else:
+            assert r.frame is frame
+
+
+def test_boxes_from_keypoints_and_the_whole_image_box():
+    from pose3d_rt.boxes import boxes_from_keypoints, whole_image_box
+
+    box = whole_image_box(W, H)
+    assert box.dtype == np.float32 and box.tolist() == [[0, 0, W, H]]
+    kp = np.array([[[10, 20], [30, 60], [500, 500]],  # third keypoint not visible
+                   [[5, 5], [6, 6], [7, 7]],  # only one visible keypoint
+                   [[-50, 100], [50, 300], [0, 0]]], np.float32)  # padded box clipped to the image
+    sc = np.array([[1, 1, 0], [1, 0, 0], [1, 1, 0]], np.float32)
+    boxes, kept = boxes_from_keypoints(kp, sc, kpt_thr=0.5, padding=1.5, size_wh=(W, H))
+    assert kept.tolist() == [True, False, True] and boxes.dtype == np.float32
+    np.testing.assert_allclose(boxes, [[5, 10, 35, 70], [0, 50, 75, H]])

@@ -142,9 +142,10 @@ def engines(checkpoints):
 
 
 def _pipeline(engines, models, opts, ref, input_name):
-    from fakes import ScriptedDetector
     from pose3d_rt.io.sources import open_source
     from pose3d_rt.pipeline import Pose3DPipeline
+
+    from benchmarks.fakes import ScriptedDetector
 
     # The detector slot is replaced below; a scripted engine keeps the constructor from running RTMDet.
     pipe = Pose3DPipeline(ScriptedDetector(lambda n: np.zeros((0, 5), np.float32)), engines(models[1]),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Union
 
@@ -9,12 +10,14 @@ import cv2
 import numpy as np
 import pytest
 from conftest import FIXTURE_IMAGES
-from fakes import TEMPLATE_CROP_XY, TemplatePose
 from pose3d_rt.engines import Engine, TensorSpec
 from pose3d_rt.errors import InputError, ModelError
 from pose3d_rt.keypoint_sets import COCO17, H36M17
+from pose3d_rt.rtmdet import Detector
 from pose3d_rt.rtmpose.estimator import PoseEstimator, Poses2D, parse_pose_engine
 from pose3d_rt.rtmpose.topdown import RTMPOSE_MEAN_RGB, RTMPOSE_STD_RGB, crop_to_image
+
+from benchmarks.fakes import TEMPLATE_CROP_XY, ScriptedDetector, TemplatePose
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 IMAGES = FIXTURE_IMAGES
@@ -165,8 +168,9 @@ def test_empty_boxes_and_whole_image_option():
 
 @pytest.mark.parametrize("frame, match", [
     (np.zeros((10, 10, 3), np.float32), "uint8"),
-    (np.zeros((10, 10), np.uint8), r"\(H, W, 3\)"),
-    (np.zeros((10, 10, 4), np.uint8), r"\(H, W, 3\)"),
+    (np.zeros((10, 10, 2), np.uint8), r"\(H, W, 3\)"),
+    (np.zeros((10, 10, 5), np.uint8), r"\(H, W, 3\)"),
+    (np.zeros((0, 10, 3), np.uint8), "empty"),
     ([[1, 2, 3]], "numpy array"),
 ])
 def test_bad_frames(frame, match):
@@ -174,6 +178,27 @@ def test_bad_frames(frame, match):
     with pytest.raises(InputError, match=match) as e:
         est(frame, np.array([[0, 0, 5, 5]], np.float32))
     assert isinstance(e.value, ValueError)
+
+
+@pytest.mark.parametrize("hw", [(1, 1), (1, 2000), (2000, 1), (5, 5), (16, 16), (2000, 3), (3, 2000)])
+@pytest.mark.parametrize("flip_test", [False, True])
+def test_degenerate_frames_through_detector_and_pose(hw, flip_test):
+    """Frames a pixel wide, a single row, smaller than a crop or around the detector stride run through the
+    detector and pose stages: the detector keeps what it finds (the zero-area box is dropped by the decoder),
+    the pose stage gives every box a pose, a zero-area one included."""
+    rows = np.array([[0, 0, 320, 320, 0.9], [10, 10, 10, 10, 0.8], [0, 0, 1, 1, 0.7]], np.float32)
+    detector = Detector(ScriptedDetector(lambda n: rows, 320))
+    est = PoseEstimator(TemplatePose(), flip_test=flip_test)
+    frame = np.random.default_rng(2).integers(0, 256, hw + (3,), dtype=np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dets = detector(frame)
+        boxes = np.concatenate([dets.boxes, [[1, 1, 1, 1]]])
+        poses = est(frame, boxes)
+        whole = PoseEstimator(TemplatePose(), whole_image_if_empty=True)(frame, None)
+    assert len(dets) == 2 and np.isfinite(dets.boxes).all() and (dets.boxes[:, 2:] > dets.boxes[:, :2]).all()
+    assert poses.keypoints.shape == (3, 17, 2) and np.isfinite(poses.keypoints).all()
+    np.testing.assert_array_equal(whole.boxes, [[0, 0, hw[1], hw[0]]])
 
 
 def test_bad_boxes():
@@ -222,6 +247,8 @@ def test_engine_validation_errors():
         PoseEstimator(one_out)
     with pytest.raises(ModelError, match="flip_test needs"):
         PoseEstimator(_engine(*_specs(k=26)), flip_test=True)
+    with pytest.raises(ModelError, match=r"model.onnx: a tensor has a zero-size dimension; found inputs \[input"):
+        PoseEstimator(_engine(*_specs(k=0)))
 
 
 def test_metadata_defaults_and_overrides():

@@ -20,7 +20,7 @@ def _ids(p: Path) -> str:
 
 
 def _reference_decode(sx: np.ndarray, sy: np.ndarray, ratio: float):
-    """Independent scalar implementation of rtmpose.md §8 (pure Python per keypoint)."""
+    """Independent scalar implementation of docs/MMPOSE_BEHAVIOUR.md, RTMPose (pure Python per keypoint)."""
     n, k = sx.shape[:2]
     locs = np.zeros((n, k, 2), np.float64)
     scores = np.zeros((n, k), np.float32)
@@ -67,7 +67,7 @@ def test_no_flip_decode_against_independent_formula(path):
     np.testing.assert_array_equal(scores, ref_scores)
     c, s, size = d["input_center"], d["input_scale"], tuple(int(v) for v in d["input_size"])
     kp = crop_to_image(kc, c, s, size)
-    # closed form of rtmpose.md §8 in float64
+    # closed form of docs/MMPOSE_BEHAVIOUR.md, RTMPose in float64
     w, h = size
     closed = np.stack([kc[..., 0] / w * s[:, None, 0] + c[:, None, 0] - 0.5 * s[:, None, 0],
                        kc[..., 1] / h * s[:, None, 1] + c[:, None, 1] - 0.5 * s[:, None, 1]], -1)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 import cv2
@@ -117,7 +118,7 @@ def test_warp_matrix_close_to_closed_form():
         cx, cy = float(c[0]), float(c[1])
         closed = np.array([[k, 0, 96 - k * cx], [0, k, 128 - k * cy]])
         # float32 rounding of the 3 points (about |c| * 2**-24 image pixels each) perturbs the solved matrix
-        # slightly (rtmpose.md §6 step 3): compare the crop positions of points near the box, in crop pixels
+        # slightly (docs/MMPOSE_BEHAVIOUR.md, RTMPose): compare the crop positions of points near the box, in crop pixels
         np.testing.assert_allclose(m[:, :2], closed[:, :2], rtol=1e-5, atol=1e-9)
         pts = np.array([[[cx, cy], [cx - sw / 2, cy - sw / 1.5], [cx + sw / 2, cy + sw / 1.5]]])
         err = np.abs(apply_affine(pts, m) - apply_affine(pts, closed)).max()
@@ -196,6 +197,35 @@ def test_degenerate_boxes_give_black_crops():
     b = preprocess(img, boxes, (48, 64), keep_crops=True)
     assert not b.crops[0].any() and not b.crops[1].any()
     assert b.crops[2].max() == 200
+
+
+DEGENERATE_SIZES = [(1, 1), (1, 2000), (2000, 1), (1, 37), (37, 1), (5, 5), (16, 16), (2000, 3), (3, 2000)]
+
+
+@pytest.mark.parametrize("hw", DEGENERATE_SIZES)
+@pytest.mark.parametrize("warp_method", ["fixed_point", "opencv"])
+def test_degenerate_frames_and_boxes_warp_without_error(hw, warp_method):
+    """Frames a pixel wide, a single row, smaller than the crop; boxes of zero area, a few pixels, far larger
+    than the frame, outside it, non-finite or huge: crops come out (black where there is nothing to sample),
+    no exception and no numpy warning."""
+    img = np.random.default_rng(1).integers(1, 256, hw + (3,), dtype=np.uint8)
+    h, w = hw
+    boxes = np.array([[0, 0, w, h], [0, 0, 0, 0], [1, 1, 1, 1], [0, 0, w, 0], [0, 0, 0, h], [0, 0, 1e-6, 1e-6],
+                      [-1e4, -1e4, 1e4, 1e4], [w + 5, h + 5, w + 50, h + 90], [5, 5, -5, -5],
+                      [np.inf, 0, 1, 1], [-np.inf, -np.inf, np.inf, np.inf], [np.nan, 0, 1, 1],
+                      [0, 0, 3e38, 3e38]], np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        b = preprocess(img, boxes, (48, 64), warp_method=warp_method, keep_crops=True)
+        back = crop_to_image(np.full((len(boxes), 1, 2), 10.0, np.float32), b.centers, b.scales, b.input_size)
+        whole = preprocess(img, None, (48, 64), whole_image_if_empty=True, warp_method=warp_method)
+    assert b.inputs.shape == (len(boxes), 3, 64, 48) and np.isfinite(b.inputs).all()
+    assert b.crops[0].any()  # the whole frame is sampled, however thin
+    for i in (1, 2, 9, 10, 11, 12):  # no extent, non-finite or overflowing: black crops
+        assert not b.crops[i].any(), i
+    assert np.isfinite(back[:3]).all() and back.shape == (len(boxes), 1, 2)
+    np.testing.assert_array_equal(whole.boxes, [[0, 0, w, h]])
+    np.testing.assert_array_equal(whole.inputs, b.inputs[:1])
 
 
 def test_empty_boxes():

@@ -1,4 +1,6 @@
-"""Frames in (sources) and results out (sinks)."""
+"""Frames in, results out: :mod:`.sources` (images, videos, folders, URLs, cameras), :mod:`.sinks` (the
+predictions JSON, NPZ, video and image writers over the one schema of :mod:`pose3d_rt.results`), :mod:`.atomic`
+(the one atomic-write helper) and :mod:`.held_frames` (frames waiting for the lifter's delay)."""
 from .sources import FrameSource, VideoInfo, open_source
 
 __all__ = ["FrameSource", "VideoInfo", "open_source"]

@@ -1,9 +1,14 @@
-"""Output sinks: the predictions JSON (mmpose demo schema), written as a stream that is valid after every frame.
+"""Output sinks over the one per-person schema (:mod:`pose3d_rt.results`): the predictions JSON, the NPZ, the
+visualization video and image. Every file is written atomically (:mod:`pose3d_rt.io.atomic`).
 
-:class:`PredictionWriter` keeps the file a complete JSON document at every frame boundary: each record is written
-followed by the closing brackets, and the next record overwrites those brackets. An interrupted run (Ctrl-C, a
-crash, a broken input) therefore leaves a valid JSON of the frames done. The file is first written under a temporary
-name next to the target and renamed into place on the first flush, so a stale file is never half-overwritten.
+- :class:`PredictionWriter` -- the predictions JSON (mmpose demo schema), a stream that is valid after every frame:
+  each record is written followed by the closing brackets, and the next record overwrites those brackets. An
+  interrupted run (Ctrl-C, a crash, a broken input) therefore leaves a valid JSON of the frames done. The file is
+  first written under a temporary name next to the target and renamed into place on the first flush, so a stale
+  file is never half-overwritten.
+- :class:`NpzSpill` -- ``--save-npz``: flat arrays, one row per person-frame, packed at the end.
+- :class:`VideoSink` -- the visualization video, playable however the run ends.
+- :func:`write_image` -- the visualization of an image.
 """
 from __future__ import annotations
 
@@ -14,7 +19,12 @@ import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
+import cv2
 import numpy as np
+
+from ..errors import InputError
+from ..results import FIELDS, JSON_FIELDS, NPZ_FIELDS, FrameResult
+from .atomic import atomic_path, replace_file, temp_path
 
 log = logging.getLogger(__name__)
 
@@ -50,15 +60,20 @@ class PredictionWriter:
     """Stream ``{"meta_info": ..., "instance_info": [...]}`` to ``path``.
 
     ``flat=True`` writes the image layout (``instance_info`` is a flat list of instances, as the demo does for
-    images); otherwise one ``{"frame_id", "instances"}`` record per frame.
+    images); otherwise one ``{"frame_id", "instances"}`` record per frame. ``mode`` chooses the instance fields
+    and frame ids of :meth:`write_result` (see :func:`json_instances`).
     """
 
     _CLOSE = "\n\t]\n}\n"
 
-    def __init__(self, path: Union[str, Path], meta_info: Dict[str, Any], flat: bool = False) -> None:
+    def __init__(self, path: Union[str, Path], meta_info: Dict[str, Any], flat: bool = False,
+                 mode: str = "default") -> None:
+        if mode not in JSON_FIELDS:
+            raise InputError(f"mode must be one of {tuple(JSON_FIELDS)}, got {mode!r}")
         self.path = Path(path)
         self.flat = flat
-        self._tmp = self.path.with_name(f".{self.path.name}.part")
+        self.mode = mode
+        self._tmp = temp_path(self.path)
         self._fh = open(self._tmp, "w+", encoding="utf-8")
         head = _dumps({"meta_info": to_jsonable(meta_info)})
         # turn '{ "meta_info": {...}\n}' into '{ "meta_info": {...},\n\t"instance_info": ['
@@ -67,7 +82,7 @@ class PredictionWriter:
         self._end = self._fh.tell()
         self._fh.write(self._CLOSE)
         self._fh.flush()
-        os.replace(self._tmp, self.path)
+        replace_file(self._tmp, self.path)
         self._closed = False
 
     @property
@@ -91,10 +106,15 @@ class PredictionWriter:
         else:
             self._append({"frame_id": int(frame_id), "instances": instances})
 
+    def write_result(self, res: FrameResult) -> None:
+        """Write one frame's result in this writer's mode (frame ids 1-based in mmpose mode, as the demo)."""
+        frame_id = res.frame_index + 1 if self.mode == "mmpose" else res.frame_index
+        self.write_frame(frame_id, json_instances(res, self.mode))
+
     def close(self) -> None:
         if not self._closed:
             self._fh.flush()
-            os.fsync(self._fh.fileno())
+            os.fsync(self._fh.fileno())  # the file is already in place (renamed when opened): only flush it
             self._fh.close()
             self._closed = True
             log.info("wrote %d records to %s", self._count, self.path)
@@ -106,19 +126,14 @@ class PredictionWriter:
         self.close()
 
 
-def instances_to_json(keypoints_3d: np.ndarray, scores_3d: Optional[np.ndarray] = None,
-                      extra: Optional[List[Dict[str, Any]]] = None) -> List[Dict[str, Any]]:
-    """Per-instance dicts ``{"keypoints": (17x3), "keypoint_scores": (17)}`` (+ optional extra fields each)."""
-    kp = np.asarray(keypoints_3d, dtype=np.float32)
-    sc = np.ones(kp.shape[:2], np.float32) if scores_3d is None else np.asarray(scores_3d, np.float32)
-    out = []
-    for i in range(kp.shape[0]):
-        d: Dict[str, Any] = {"keypoints": kp[i].astype(np.float64).tolist(),
-                             "keypoint_scores": sc[i].astype(np.float64).tolist()}
-        if extra is not None:
-            d.update(extra[i])
-        out.append(d)
-    return out
+def json_instances(res: FrameResult, mode: str = "default") -> List[Dict[str, Any]]:
+    """The persons of ``res`` as the predictions JSON writes them (fields :data:`~pose3d_rt.results.JSON_FIELDS`).
+
+    mmpose mode: the demo's instance ``{"keypoints": 17x3, "keypoint_scores": 17}`` (3D zeros without a lifter);
+    default mode adds ``track_id``, ``bbox``, ``bbox_score``, ``keypoints_2d``, ``keypoint_scores_2d`` (3D NaN,
+    written null, for a person not lifted or without a lifter).
+    """
+    return res.instances(JSON_FIELDS[mode], missing_3d=0.0 if mode == "mmpose" else np.nan)
 
 
 def h36m_meta_info() -> Dict[str, Any]:
@@ -144,3 +159,98 @@ def h36m_meta_info() -> Dict[str, Any]:
         "sigmas": np.zeros((0,), np.float32),
         "stats_info": {"bbox_center": d.stats_info.center_array, "bbox_scale": d.stats_info.scale_array},
     }
+
+
+class NpzSpill:
+    """``--save-npz``: flat per-person rows streamed to raw files beside the output (so memory does not grow with
+    the video), packed into ``results_<name>.npz`` at the end (also after an interruption), atomically.
+
+    Arrays: ``frame_index`` and the fields :data:`~pose3d_rt.results.NPZ_FIELDS` of the one schema (3D NaN for a
+    person not lifted or without a lifter), one row per person-frame."""
+
+    FIELDS = {"frame_index": np.int64, **{name: FIELDS[name].dtype for name in NPZ_FIELDS}}
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.dir = path.with_name(f".{path.name}.parts")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.rows = 0
+        self.row_shapes: Dict[str, tuple] = {}
+        self.files = {k: open(self.dir / f"{k}.bin", "wb") for k in self.FIELDS}
+
+    def add(self, res: FrameResult) -> None:
+        n = len(res)
+        arrays = {"frame_index": np.full(n, res.frame_index, np.int64), **res.columns(NPZ_FIELDS)}
+        for key, arr in arrays.items():
+            if self.row_shapes.setdefault(key, arr.shape[1:]) != arr.shape[1:]:
+                raise ValueError(f"--save-npz: {key} changed shape from {self.row_shapes[key]} to {arr.shape[1:]}")
+            self.files[key].write(arr.tobytes())
+        self.rows += n
+
+    def save(self) -> None:
+        """Pack the rows into the .npz (memory-mapped, not loaded) and remove the raw files."""
+        for fh in self.files.values():
+            fh.close()
+        arrays = {}
+        for key, dtype in self.FIELDS.items():
+            shape = (self.rows,) + tuple(self.row_shapes.get(key, ()))
+            f = self.dir / f"{key}.bin"
+            arrays[key] = (np.memmap(f, dtype=dtype, mode="r", shape=shape) if self.rows
+                           else np.zeros(shape, dtype))
+        try:
+            with atomic_path(self.path) as tmp:
+                np.savez_compressed(tmp, **arrays)
+        finally:
+            del arrays
+            for f in self.dir.glob("*.bin"):
+                f.unlink()
+            self.dir.rmdir()
+
+
+class VideoSink:
+    """cv2.VideoWriter that opens on the first frame (size fixed by it) and is always released."""
+
+    def __init__(self, path: Path, fps: float) -> None:
+        self.path = path
+        self.fps = fps if fps and fps > 0 else 30.0
+        self._writer: Optional[cv2.VideoWriter] = None
+        self.frames = 0
+
+    def write(self, image: np.ndarray) -> None:
+        if self._writer is None:
+            h, w = image.shape[:2]
+            fourcc = cv2.VideoWriter_fourcc(*("mp4v" if self.path.suffix.lower() in (".mp4", ".m4v", ".mov") else "MJPG"))
+            self._writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, (w, h))
+            if not self._writer.isOpened():
+                raise InputError(f"{self.path}: cannot open a video writer for this file type")
+            self._size = (w, h)
+        if (image.shape[1], image.shape[0]) != self._size:
+            image = cv2.resize(image, self._size)
+        self._writer.write(image)
+        self.frames += 1
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+
+    def __enter__(self) -> VideoSink:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def write_image(path: Path, image: np.ndarray) -> None:
+    """Encode ``image`` to ``path`` (format by its suffix) atomically: never a half-written image."""
+    with atomic_path(path) as tmp:
+        try:
+            ok = cv2.imwrite(str(tmp), image)
+        except cv2.error:
+            ok = False
+        if not ok:
+            raise InputError(f"{path}: cannot write the image (unsupported extension or unwritable folder)")
+
+
+__all__ = ["PredictionWriter", "NpzSpill", "VideoSink", "write_image", "json_instances", "h36m_meta_info",
+           "to_jsonable"]

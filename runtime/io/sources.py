@@ -1,6 +1,8 @@
 """Frame sources: one image, a video file, a folder of images, a URL or a camera, probed before any model loads.
 
 ``open_source(spec)`` returns a :class:`FrameSource`: an iterable of BGR uint8 frames with a :class:`VideoInfo`.
+An array goes through :func:`~pose3d_rt.frames.check_frame` (gray and BGRA become BGR); frames of
+:meth:`FrameSource.from_frames` are checked by the pipeline as they come.
 Everything unreadable raises :class:`~pose3d_rt.errors.InputError` naming the input and what is wrong.
 """
 from __future__ import annotations
@@ -15,6 +17,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
+from ..frames import check_frame
 
 log = logging.getLogger(__name__)
 
@@ -125,10 +128,9 @@ def _open_capture(spec: Union[str, int], label: str) -> cv2.VideoCapture:
 def open_source(spec: Union[str, Path, np.ndarray]) -> FrameSource:
     """Probe ``spec`` and return a :class:`FrameSource`. Nothing is loaded but the first frame (for its size)."""
     if isinstance(spec, np.ndarray):
-        if spec.dtype != np.uint8 or spec.ndim != 3 or spec.shape[2] != 3:
-            raise InputError(f"image array must be uint8 HxWx3 (BGR), got {spec.dtype} {spec.shape}")
-        h, w = spec.shape[:2]
-        return FrameSource("<array>", VideoInfo("image", "array", w, h, 0.0, 1), image=spec)
+        image = check_frame(spec, "image array")
+        h, w = image.shape[:2]
+        return FrameSource("<array>", VideoInfo("image", "array", w, h, 0.0, 1), image=image)
     text = str(spec)
     m = _WEBCAM.match(text)
     if m:

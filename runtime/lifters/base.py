@@ -41,7 +41,7 @@ from ..metadata import meta_bool, meta_int
 MODES = ("default", "mmpose")
 LIFTER_FAMILIES = ("tcn", "motionbert")
 ALIGNMENTS = ("center", "causal", "seq2seq")
-FORMS = ("strided", "dilated", "seq2seq")
+FORMS = ("strided", "dilated", "seq2seq", "stream")
 K = H36M_NUM_KEYPOINTS
 
 #: Largest number of windows sent to a lifter engine in one call (bounds memory on long flushes).
@@ -256,6 +256,9 @@ class EngineLifter:
         sp = self.spec
         if x.ndim != 4 or x.shape[2:] != (K, sp.in_channels):
             raise InputError(f"lifter windows must be (B, T, {K}, {sp.in_channels}), got {x.shape}")
+        if sp.form == "stream":
+            raise InputError(f"{self.source}: a stream-form lifter is stepped frame by frame, not given windows "
+                             "(pose3d_rt.lifters.Lifter does that)")
         t = x.shape[1]
         if (sp.form == "dilated" and t < sp.receptive_field) or (sp.form != "dilated" and t != sp.window):
             raise InputError(f"{self.source}: got a window of {t} frames, the model needs {sp.window}")
@@ -315,6 +318,10 @@ def lift_offline(model: Union[LifterModel, Engine], sequences: np.ndarray, *, ba
     b, t = x.shape[:2]
     if t == 0 or b == 0:
         return np.zeros((b, t, K, 3), np.float32)
+    if sp.form == "stream":
+        from .tcn_stream import StreamingTCNEngine
+
+        return StreamingTCNEngine(m.engine).lift_offline(x)
     padded = np.pad(x, ((0, 0), (sp.frames_left, sp.frames_right), (0, 0), (0, 0)), mode="edge")
     if sp.form == "dilated":
         return m.infer(padded)[:, sp.output_index: sp.output_index + t]

@@ -44,7 +44,7 @@ channel filled when ``in_channels == 3``.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Dict, Iterable, List, Sequence, Tuple, Union
 
 import numpy as np
@@ -69,6 +69,8 @@ from .codec import (
 )
 from .codec import norm_pose_2d as _norm_pose_2d
 from .mmpose_parity import MMPoseHistory, PoseFrame, mmpose_model_input
+from .pool import Pool
+from .tcn_stream import DEFAULT_CHUNK, StreamingTCNEngine, StreamStates
 
 logger = logging.getLogger(__name__)
 
@@ -94,61 +96,6 @@ class LiftedFrame:
         return int(self.track_ids.shape[0])
 
 
-@dataclass
-class _Pool:
-    """Ring-buffer pool: slot ``s`` holds one track's last ``W`` frames at positions ``frame % W``."""
-
-    window: int
-    channels: int
-    capacity: int = 0
-    norm: np.ndarray = field(init=False)  # (S, W, 17, C) model input
-    kp2d: np.ndarray = field(init=False)  # (S, W, 17, 2) pixels
-    sc2d: np.ndarray = field(init=False)  # (S, W, 17)
-    observed: np.ndarray = field(init=False)  # (S, W) bool: real observation at that frame
-    track: np.ndarray = field(init=False)  # (S,) track id, -1 = free
-    last_real: np.ndarray = field(init=False)  # (S,) frame of the last real observation
-    missing: np.ndarray = field(init=False)  # (S,) consecutive missing frames
-    ended: np.ndarray = field(init=False)  # (S,) bool
-    floor: np.ndarray = field(init=False)  # (S,) running lowest Z (rebase="track")
-
-    def __post_init__(self) -> None:
-        self._alloc(max(1, self.capacity))
-
-    def _alloc(self, cap: int) -> None:
-        w, c = self.window, self.channels
-        old = None if not hasattr(self, "norm") else (self.norm, self.kp2d, self.sc2d, self.observed, self.track,
-                                                       self.last_real, self.missing, self.ended, self.floor)
-        self.norm = np.zeros((cap, w, K, c), np.float32)
-        self.kp2d = np.zeros((cap, w, K, 2), np.float32)
-        self.sc2d = np.zeros((cap, w, K), np.float32)
-        self.observed = np.zeros((cap, w), bool)
-        self.track = np.full(cap, -1, np.int64)
-        self.last_real = np.zeros(cap, np.int64)
-        self.missing = np.zeros(cap, np.int64)
-        self.ended = np.zeros(cap, bool)
-        self.floor = np.full(cap, np.inf, np.float32)
-        if old is not None:
-            n = old[0].shape[0]
-            for dst, src in zip((self.norm, self.kp2d, self.sc2d, self.observed, self.track, self.last_real,
-                                 self.missing, self.ended, self.floor), old):
-                dst[:n] = src
-        self.capacity = cap
-
-    def take(self, count: int) -> np.ndarray:
-        free = np.flatnonzero(self.track < 0)
-        if free.size < count:
-            self._alloc(max(2 * self.capacity, self.capacity + count - free.size))
-            free = np.flatnonzero(self.track < 0)
-        return free[:count]
-
-    def release(self, slots: np.ndarray) -> None:
-        self.track[slots] = -1
-        self.observed[slots] = False
-        self.ended[slots] = False
-        self.missing[slots] = 0
-        self.floor[slots] = np.inf
-
-
 class Lifter:
     """Streaming 2D -> 3D lifting of all tracks of a video, one batched model call per frame.
 
@@ -171,7 +118,7 @@ class Lifter:
                  norm_pose_2d: bool = True, bbox_center: Sequence[float] = H36M_BBOX_CENTER,
                  bbox_scale: float = H36M_BBOX_SCALE, keypoint_source: str = "h36m",
                  frame_size: Tuple[float, float] | None = None, rebase: str = "frame", postprocess: bool = True,
-                 max_missing: int | None = 30, initial_tracks: int = 8) -> None:
+                 max_missing: int | None = 30, initial_tracks: int = 8, chunk: int = DEFAULT_CHUNK) -> None:
         check_mode(mode)
         if rebase not in REBASE_MODES:
             raise InputError(f"rebase must be one of {REBASE_MODES}, got {rebase!r}")
@@ -193,18 +140,33 @@ class Lifter:
             if rebase == "track":
                 raise InputError("mode='mmpose' rebases per frame (or not at all); rebase='track' is a default-mode option")
         sp = self.spec
+        self._stream = self._stream_states(initial_tracks, chunk) if sp.form == "stream" else None
+        ring = sp.window if self._stream is None else max(sp.window, sp.frames_right + self._stream.chunk)
         self._history = MMPoseHistory(sp.window, causal=sp.alignment == "causal")
-        self._pool = _Pool(sp.window, sp.in_channels, initial_tracks)
+        self._pool = Pool(ring, sp.in_channels, initial_tracks)
         self._slot_of: Dict[int, int] = {}
         self._t = -1  # internal frame counter of the current stream (0-based)
         self._index0 = 0  # caller frame index of internal frame 0
         self._warned_boxes = False
 
+    def _stream_states(self, capacity: int, chunk: int) -> StreamStates:
+        """A stream-form TCN (stepped with per-layer states) runs the exact default mode only."""
+        if self.mode == "mmpose" or self.online:
+            raise InputError(f"{getattr(self.model, 'source', 'the lifter')}: a stream-form lifter computes exact "
+                             "delayed results; mode='mmpose' and online=True need a windowed (strided) export")
+        engine = getattr(self.model, "engine", None)
+        if engine is None:
+            raise InputError("a stream-form lifter must be an Engine exported with form=stream")
+        return StreamStates(StreamingTCNEngine(engine), capacity, chunk)
+
     # -- public API ------------------------------------------------------------------------------------------
     @property
     def latency(self) -> int:
-        """Frames between an input frame and its output (0 online, the model's right context otherwise)."""
-        return 0 if self.online else self.spec.frames_right
+        """Frames between an input frame and its output: 0 online, the model's right context in exact mode
+        (plus ``chunk - 1`` for a stream-form TCN, which runs once per chunk of frames)."""
+        if self.online:
+            return 0
+        return self.spec.frames_right + (self._stream.chunk - 1 if self._stream is not None else 0)
 
     @property
     def active_track_ids(self) -> np.ndarray:
@@ -269,6 +231,8 @@ class Lifter:
         self._pool.release(np.arange(self._pool.capacity))
         self._slot_of.clear()
         self._t = -1
+        if self._stream is not None:
+            self._stream.reset()
 
     # -- input preparation -----------------------------------------------------------------------------------
     def _frame_size(self, frame_size: Tuple[float, float] | None) -> Tuple[float, float] | None:
@@ -385,24 +349,11 @@ class Lifter:
             bb = None if bb is None else bb[keep]
         if np.unique(ids).size != ids.size:
             raise InputError(f"track ids must be unique within a frame, got {ids.tolist()}")
-        pool, t, w = self._pool, self._t, self.spec.window
+        pool, t, w = self._pool, self._t, self._pool.window
         pos = t % w
         norm = self._normalize(kp, sc, bb, fsize)
 
-        # slots: existing tracks, then new ones (first frame replicated over the whole ring: left edge)
-        slots = np.array([self._slot_of.get(int(i), -1) for i in ids], np.int64)
-        new = slots < 0
-        if new.any():
-            fresh = pool.take(int(new.sum()))
-            slots[new] = fresh
-            for s, tid in zip(fresh, ids[new]):
-                self._slot_of[int(tid)] = int(s)
-            pool.track[fresh] = ids[new]
-            pool.norm[fresh] = norm[new][:, None]
-            pool.kp2d[fresh] = kp[new][:, None]
-            pool.sc2d[fresh] = sc[new][:, None]
-            pool.observed[fresh] = False
-            pool.floor[fresh] = np.inf
+        slots = self._slots_for(ids, norm, kp, sc)
         # present tracks: write this frame
         pool.norm[slots, pos] = norm
         pool.kp2d[slots, pos] = kp
@@ -428,14 +379,40 @@ class Lifter:
             frame = self._emit_online(slots, ids)
             self._free(np.flatnonzero((pool.track >= 0) & pool.ended))
             return [frame]
-        e = t - self.spec.frames_right
-        out = [] if e < 0 else [self._emit_exact([e], last=t)[0]]
+        if self._stream is not None:
+            out = self._emit_stream(t) if self._stream.due(t) else []
+            e = self._stream.next_frame - 1 - self.spec.frames_right  # the last frame emitted
+        else:
+            e = t - self.spec.frames_right
+            out = [] if e < 0 else [self._emit_exact([e], last=t)[0]]
         done = (pool.track >= 0) & pool.ended & (pool.last_real <= max(e, -1))
         self._free(np.flatnonzero(done))
         return out
 
+    def _slots_for(self, ids: np.ndarray, norm: np.ndarray, kp: np.ndarray, sc: np.ndarray) -> np.ndarray:
+        """The pool slot of each track id: existing tracks keep theirs; a new track takes a free slot whose whole
+        ring is filled with its first frame (left edge replication)."""
+        pool, t = self._pool, self._t
+        slots = np.array([self._slot_of.get(int(i), -1) for i in ids], np.int64)
+        new = slots < 0
+        if new.any():
+            fresh = pool.take(int(new.sum()))
+            if self._stream is not None:
+                self._stream.grow(pool.capacity)
+                self._stream.born[fresh] = t
+            slots[new] = fresh
+            for s, tid in zip(fresh, ids[new]):
+                self._slot_of[int(tid)] = int(s)
+            pool.track[fresh] = ids[new]
+            pool.norm[fresh] = norm[new][:, None]
+            pool.kp2d[fresh] = kp[new][:, None]
+            pool.sc2d[fresh] = sc[new][:, None]
+            pool.observed[fresh] = False
+            pool.floor[fresh] = np.inf
+        return slots
+
     def _emit_online(self, slots: np.ndarray, ids: np.ndarray) -> LiftedFrame:
-        sp, t, w = self.spec, self._t, self.spec.window
+        sp, t, w = self.spec, self._t, self._pool.window
         frame_index = self._index0 + t
         if slots.size == 0:
             return LiftedFrame.empty(frame_index)
@@ -451,7 +428,7 @@ class Lifter:
     def _emit_exact(self, frames: Sequence[int], last: int) -> List[LiftedFrame]:
         """Emit internal frames ``frames`` (all > last - W), future frames beyond ``last`` edge-replicated;
         all (frame, track) windows go to the model in one call."""
-        sp, pool, w = self.spec, self._pool, self.spec.window
+        sp, pool, w = self.spec, self._pool, self._pool.window
         live = np.flatnonzero(pool.track >= 0)
         batch_slots, batch_pos, owners = [], [], []
         for k, e in enumerate(frames):
@@ -478,8 +455,42 @@ class Lifter:
 
     def _flush_exact(self) -> List[LiftedFrame]:
         t = self._t
+        if self._stream is not None:
+            return self._emit_stream(t, final=True)
         first = max(0, t - self.spec.frames_right + 1)
         return self._emit_exact(list(range(first, t + 1)), last=t)
+
+    def _emit_stream(self, t: int, final: bool = False) -> List[LiftedFrame]:
+        """Feed frames ``next_frame .. t`` of every live track to the stream-form TCN in one call (at the end of
+        the stream, followed by ``R`` copies of each track's frame ``t``: the right edge) and emit the frames
+        whose results came out, in frame order."""
+        st, pool, w, r = self._stream, self._pool, self._pool.window, self.spec.frames_right
+        first = st.next_frame
+        extra = r if final else 0
+        if first > t and not extra:
+            return []
+        live = np.flatnonzero(pool.track >= 0)
+        cols = pool.norm[live[:, None], (np.arange(first, t + 1) % w)[None, :]]
+        if extra:  # the right edge: each track's frame t, repeated
+            edge = pool.norm[live, t % w][:, None]
+            cols = np.concatenate([cols, np.repeat(edge, extra, axis=1)], axis=1)
+        raw = st.run(live, cols) if live.size else np.zeros((0, cols.shape[1], K, 3), np.float32)
+        if not live.size:
+            st.next_frame += cols.shape[1]
+        frames = [e for e in range(first - r, first - r + cols.shape[1]) if 0 <= e <= t]
+        rows = [live[pool.observed[live, e % w]] for e in frames]
+        rows = [sl[np.argsort(pool.track[sl], kind="stable")] for sl in rows]
+        slots = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+        cols_of = np.concatenate([np.full(sl.size, e - first + r) for e, sl in zip(frames, rows)]) if rows else slots
+        where = np.searchsorted(live, slots)  # row of each slot in ``raw``
+        kp3d = self._finish(raw[where, cols_of] if slots.size else np.zeros((0, K, 3), np.float32), slots)
+        out, k = [], 0
+        for e, sl in zip(frames, rows):
+            ep = e % w
+            out.append(LiftedFrame(self._index0 + e, pool.track[sl].copy(), kp3d[k:k + sl.size],
+                                   pool.kp2d[sl, ep].copy(), pool.sc2d[sl, ep].copy()))
+            k += sl.size
+        return out
 
 
 __all__ = ["REBASE_MODES", "LiftedFrame", "Lifter"]

@@ -1,4 +1,42 @@
-"""RTMDet person detection: letterbox preprocessing, box decoding and NMS, the :class:`Detector` stage."""
-from .detector import Detections, Detector
+"""RTMDet person detection: letterbox preprocessing, box decoding and NMS, the :class:`Detector` stage.
 
-__all__ = ["Detections", "Detector"]
+``preprocess`` (letterbox, normalise; its batch function ``preprocess.preprocess`` is not re-exported here, so
+that the name keeps meaning the module) -> ``decode`` (priors, the three output layouts, mmdet's filter/NMS)
+-> ``detector`` (engine metadata, output-layout detection, the stage).
+"""
+from .decode import (
+    DEFAULT_STRIDES,
+    Detections,
+    PostprocessConfig,
+    decode_boxes_scores,
+    decode_dets_labels,
+    decode_raw_levels,
+    distance2bbox,
+    filter_detections,
+    flatten_raw_levels,
+    level_shapes,
+    make_priors,
+)
+from .detector import OUTPUT_FORMATS, Detector, DetectorConfig, parse_detector_metadata
+from .preprocess import Letterbox, PreprocessConfig, letterbox
+
+__all__ = [
+    "Detections",
+    "Detector",
+    "DetectorConfig",
+    "PreprocessConfig",
+    "PostprocessConfig",
+    "Letterbox",
+    "OUTPUT_FORMATS",
+    "DEFAULT_STRIDES",
+    "letterbox",
+    "level_shapes",
+    "make_priors",
+    "distance2bbox",
+    "flatten_raw_levels",
+    "decode_boxes_scores",
+    "decode_raw_levels",
+    "decode_dets_labels",
+    "filter_detections",
+    "parse_detector_metadata",
+]

@@ -1,9 +1,10 @@
 """RTMPose (SimCC) top-down 2D pose stage: frame + person boxes -> COCO keypoints, torch-free.
 
 ``PoseEstimator(engine)(frame, boxes)`` reproduces mmpose's ``inference_topdown`` for RTMPose models
-(``rtmpose.md`` §6-§9): :mod:`pose3d_rt.rtmpose.topdown` crops and normalises every box (one batch per frame), the engine
-runs the batch (originals and, with ``flip_test``, their horizontal flips in the same call), :mod:`pose3d_rt.rtmpose.simcc`
-merges the flip and decodes, and the crop coordinates are mapped back to image pixels.
+(docs/MMPOSE_BEHAVIOUR.md, RTMPose): :mod:`pose3d_rt.rtmpose.topdown` crops and normalises every box (one batch
+per frame), the engine runs the batch (originals and, with ``flip_test``, their horizontal flips in the same
+call), :mod:`pose3d_rt.rtmpose.simcc` merges the flip and decodes, and the crop coordinates are mapped back to
+image pixels. :func:`parse_pose_engine` checks that the engine is a SimCC model and reads its configuration.
 
 Engine metadata keys (string values, all optional; explicit constructor arguments win):
 
@@ -19,7 +20,8 @@ key                      meaning (default)
 ``dataset``              keypoint set, e.g. ``coco`` (``coco`` when the model has 17 keypoints)
 =======================  ==================================================================================
 
-mmdeploy files carry none of them and get the mmpose RTMPose values.
+mmdeploy files carry none of them and get the mmpose RTMPose values (docs/MMPOSE_BEHAVIOUR.md, ONNX
+metadata).
 """
 from __future__ import annotations
 
@@ -29,8 +31,9 @@ from typing import Any, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..engines.errors import ModelError
-from ..errors import InputError
+from ..engines.base import describe_io, static_dim
+from ..errors import InputError, ModelError
+from ..frames import check_frame
 from ..keypoint_sets import KeypointDataset, get_dataset
 from ..metadata import meta_bool, meta_floats
 from .simcc import DEFAULT_SPLIT_RATIO, decode_simcc, merge_flip
@@ -99,37 +102,14 @@ class PoseModelConfig:
     static_batch: Optional[int]  # the engine's fixed batch size, if any
 
 
-def _static(dim: Any) -> Optional[int]:
-    return int(dim) if isinstance(dim, (int, np.integer)) and int(dim) > 0 else None
+_EXPECTED = "1 input (N, 3, H, W) and 2 outputs simcc_x (N, K, 2W), simcc_y (N, K, 2H)"
 
 
-def _describe(specs: Sequence[Any]) -> str:
-    parts = []
-    for s in specs:
-        parts.append(s.describe() if hasattr(s, "describe") else f"{getattr(s, 'name', '?')}{list(getattr(s, 'shape', ()))}")
-    return ", ".join(parts) or "none"
-
-
-_floats = meta_floats
-
-
-def _bool(meta: Mapping[str, str], key: str, source: str) -> bool:
-    return bool(meta_bool(meta, key, source))
-
-
-def parse_pose_engine(engine: Any, dataset: Union[str, KeypointDataset, None] = None) -> PoseModelConfig:
-    """Validate that ``engine`` looks like an RTMPose SimCC model and read its configuration.
-
-    Expects one input (N, 3, H, W) and two outputs (N, K, Wx), (N, K, Wy) with ``Wx = r*W``, ``Wy = r*H``
-    (named ``simcc_x``/``simcc_y``, else taken in that order). Raises :class:`ModelError` naming the file, what
-    was expected and what was found.
-    """
-    source = str(getattr(engine, "path", "<engine>"))
-    meta = {str(k): str(v) for k, v in (getattr(engine, "metadata", None) or {}).items()}
+def _check_layout(engine: Any, source: str, meta: Mapping[str, str]) -> Tuple[Any, Any, Any]:
+    """The input spec and the x/y output specs of a SimCC model, or :class:`ModelError` saying what it is."""
     ins = list(getattr(engine, "inputs", ()) or ())
     outs = list(getattr(engine, "outputs", ()) or ())
-    expected = "1 input (N, 3, H, W) and 2 outputs simcc_x (N, K, 2W), simcc_y (N, K, 2H)"
-    found = f"inputs {_describe(ins)}; outputs {_describe(outs)}"
+    found = describe_io(engine)
     family = meta.get("family", "").strip().lower()
     if family and family != "rtmpose":
         raise ModelError(f"{source}: metadata family={meta['family']!r}, expected 'rtmpose' for a 2D pose model "
@@ -137,12 +117,12 @@ def parse_pose_engine(engine: Any, dataset: Union[str, KeypointDataset, None] = 
     names = [getattr(o, "name", "") for o in outs]
     if {"dets", "labels"} <= set(names) or any(n.startswith(("cls_score", "bbox_pred")) for n in names) or \
             {"boxes", "scores"} <= set(names):
-        raise ModelError(f"{source}: expected a SimCC pose model with {expected}; got a detector with outputs "
+        raise ModelError(f"{source}: expected a SimCC pose model with {_EXPECTED}; got a detector with outputs "
                          f"{', '.join(names)}")
     if len(ins) != 1 or len(outs) != 2:
-        raise ModelError(f"{source}: expected a SimCC pose model with {expected}; found {found}")
+        raise ModelError(f"{source}: expected a SimCC pose model with {_EXPECTED}; found {found}")
     ishape = tuple(ins[0].shape)
-    if len(ishape) != 4 or (_static(ishape[1]) not in (None, 3)):
+    if len(ishape) != 4 or (static_dim(ishape[1]) not in (None, 3)):
         raise ModelError(f"{source}: expected input (N, 3, H, W); found {found}")
     if "simcc_x" in names and "simcc_y" in names:
         ox, oy = outs[names.index("simcc_x")], outs[names.index("simcc_y")]
@@ -150,10 +130,16 @@ def parse_pose_engine(engine: Any, dataset: Union[str, KeypointDataset, None] = 
         ox, oy = outs
         logger.debug("%s: outputs not named simcc_x/simcc_y; using output order %s, %s", source, ox.name, oy.name)
     if len(tuple(ox.shape)) != 3 or len(tuple(oy.shape)) != 3:
-        raise ModelError(f"{source}: expected a SimCC pose model with {expected}; found {found}")
+        raise ModelError(f"{source}: expected a SimCC pose model with {_EXPECTED}; found {found}")
+    if any(static_dim(d) == 0 for spec in (ins[0], ox, oy) for d in spec.shape):
+        raise ModelError(f"{source}: a tensor has a zero-size dimension; found {found}")
+    return ins[0], ox, oy
 
-    static_hw = (_static(ishape[2]), _static(ishape[3]))
-    size = _floats(meta, "input_size", 2, source)
+
+def _input_hw(meta: Mapping[str, str], ishape: Tuple[Any, ...], source: str, found: str) -> Tuple[int, int]:
+    """The crop (H, W): the ``input_size`` metadata, which must agree with the static input shape, else that."""
+    static_hw = (static_dim(ishape[2]), static_dim(ishape[3]))
+    size = meta_floats(meta, "input_size", 2, source)
     if size is not None:
         if any(v <= 0 or v != int(v) for v in size):
             raise ModelError(f"{source}: metadata input_size={meta['input_size']!r}: expected 'H,W'")
@@ -161,15 +147,18 @@ def parse_pose_engine(engine: Any, dataset: Union[str, KeypointDataset, None] = 
         if any(s is not None and s != v for s, v in zip(static_hw, hw)):
             raise ModelError(f"{source}: metadata input_size={meta['input_size']!r} (H,W) disagrees with the "
                              f"input shape {ishape}")
-    elif None not in static_hw:
-        hw = (static_hw[0], static_hw[1])
-    else:
-        raise ModelError(f"{source}: the input {_describe(ins)} has a dynamic H/W and no input_size metadata; "
-                         f"cannot tell the crop size")
-    h, w = hw
+        return hw
+    if None in static_hw:
+        raise ModelError(f"{source}: the input has a dynamic H/W and no input_size metadata; cannot tell the "
+                         f"crop size ({found})")
+    return static_hw[0], static_hw[1]
 
-    wx, wy = _static(tuple(ox.shape)[2]), _static(tuple(oy.shape)[2])
-    ratio_meta = _floats(meta, "simcc_split_ratio", 1, source)
+
+def _split_ratio(meta: Mapping[str, str], bins: Tuple[Optional[int], Optional[int]], hw: Tuple[int, int],
+                 source: str, found: str) -> float:
+    """SimCC bins per input pixel: the metadata, else the static x bins / W; both outputs must agree with it."""
+    (wx, wy), (h, w) = bins, hw
+    ratio_meta = meta_floats(meta, "simcc_split_ratio", 1, source)
     if ratio_meta is not None:
         ratio = ratio_meta[0]
         if ratio <= 0:
@@ -187,12 +176,12 @@ def parse_pose_engine(engine: Any, dataset: Union[str, KeypointDataset, None] = 
         raise ModelError(
             f"{source}: SimCC outputs must have {int(w * ratio)} x-bins and {int(h * ratio)} y-bins for a {w}x{h} "
             f"input (split ratio {ratio:g}); found {found}")
+    return float(ratio)
 
-    kx, ky = _static(tuple(ox.shape)[1]), _static(tuple(oy.shape)[1])
-    if kx is not None and ky is not None and kx != ky:
-        raise ModelError(f"{source}: simcc_x and simcc_y disagree on the number of keypoints; found {found}")
-    k = kx if kx is not None else ky
 
+def _keypoint_set(dataset: Union[str, KeypointDataset, None], meta: Mapping[str, str], k: Optional[int],
+                  source: str) -> Optional[KeypointDataset]:
+    """The keypoint set: the argument, else the ``dataset`` metadata, else COCO for 17 (or unknown) keypoints."""
     ds: Optional[KeypointDataset]
     if dataset is not None:
         ds = get_dataset(dataset) if not isinstance(dataset, KeypointDataset) else dataset
@@ -208,19 +197,47 @@ def parse_pose_engine(engine: Any, dataset: Union[str, KeypointDataset, None] = 
         logger.warning("%s: %d keypoints and no 'dataset' metadata; keypoint names/flip pairs unknown", source, k)
     if ds is not None and k is not None and ds.num_keypoints != k:
         raise ModelError(f"{source}: the model has {k} keypoints but dataset {ds.name!r} has {ds.num_keypoints}")
+    return ds
 
+
+def _normalisation(meta: Mapping[str, str], source: str) -> Tuple[str, Tuple[float, ...], Tuple[float, ...]]:
+    """``(channel_order, mean, std)`` of the network input, mmpose's RGB values by default."""
     order = meta.get("channel_order", "rgb").strip().lower() or "rgb"
     if order not in ("rgb", "bgr"):
         raise ModelError(f"{source}: metadata channel_order={meta['channel_order']!r}: expected 'rgb' or 'bgr'")
-    mean = _floats(meta, "mean", 3, source) or (RTMPOSE_MEAN_RGB if order == "rgb" else RTMPOSE_MEAN_RGB[::-1])
-    std = _floats(meta, "std", 3, source) or (RTMPOSE_STD_RGB if order == "rgb" else RTMPOSE_STD_RGB[::-1])
+    mean = meta_floats(meta, "mean", 3, source) or (RTMPOSE_MEAN_RGB if order == "rgb" else RTMPOSE_MEAN_RGB[::-1])
+    std = meta_floats(meta, "std", 3, source) or (RTMPOSE_STD_RGB if order == "rgb" else RTMPOSE_STD_RGB[::-1])
     if any(v == 0 for v in std):
         raise ModelError(f"{source}: metadata std={meta.get('std')!r} contains 0")
+    return order, tuple(mean), tuple(std)
+
+
+def parse_pose_engine(engine: Any, dataset: Union[str, KeypointDataset, None] = None) -> PoseModelConfig:
+    """Validate that ``engine`` looks like an RTMPose SimCC model and read its configuration.
+
+    Expects one input (N, 3, H, W) and two outputs (N, K, Wx), (N, K, Wy) with ``Wx = r*W``, ``Wy = r*H``
+    (named ``simcc_x``/``simcc_y``, else taken in that order). Raises :class:`ModelError` naming the file, what
+    was expected and what was found.
+    """
+    source = str(getattr(engine, "path", "<engine>"))
+    meta = {str(k): str(v) for k, v in (getattr(engine, "metadata", None) or {}).items()}
+    spec_in, ox, oy = _check_layout(engine, source, meta)
+    found = describe_io(engine)
+    ishape = tuple(spec_in.shape)
+    h, w = _input_hw(meta, ishape, source, found)
+    ratio = _split_ratio(meta, (static_dim(tuple(ox.shape)[2]), static_dim(tuple(oy.shape)[2])), (h, w),
+                         source, found)
+    kx, ky = static_dim(tuple(ox.shape)[1]), static_dim(tuple(oy.shape)[1])
+    if kx is not None and ky is not None and kx != ky:
+        raise ModelError(f"{source}: simcc_x and simcc_y disagree on the number of keypoints; found {found}")
+    k = kx if kx is not None else ky
+    ds = _keypoint_set(dataset, meta, k, source)
+    order, mean, std = _normalisation(meta, source)
     return PoseModelConfig(
-        input_size=(w, h), mean=tuple(mean), std=tuple(std), channel_order=order,
-        normalize=not _bool(meta, "normalize_in_graph", source), split_ratio=float(ratio),
+        input_size=(w, h), mean=mean, std=std, channel_order=order,
+        normalize=not meta_bool(meta, "normalize_in_graph", source), split_ratio=ratio,
         num_keypoints=k if k is not None else (ds.num_keypoints if ds is not None else None), dataset=ds,
-        input_name=ins[0].name, output_x=ox.name, output_y=oy.name, static_batch=_static(ishape[0]),
+        input_name=spec_in.name, output_x=ox.name, output_y=oy.name, static_batch=static_dim(ishape[0]),
     )
 
 
@@ -290,7 +307,7 @@ class PoseEstimator:
     # -- stages ------------------------------------------------------------------------------------------------
     def preprocess(self, frame: np.ndarray, boxes: Boxes = None, keep_crops: bool = False) -> TopdownBatch:
         """Frame + boxes -> the batched network input and crop geometry."""
-        _check_frame(frame)
+        frame = check_frame(frame)
         try:
             return preprocess(frame, boxes, self.config.input_size, self.config.mean, self.config.std,
                               channel_order=self.config.channel_order, normalize=self.config.normalize,
@@ -366,13 +383,6 @@ class PoseEstimator:
             return Poses2D.empty(self.num_keypoints)
         sx, sy = self.forward(batch.inputs)
         return self.postprocess(sx, sy, batch)
-
-
-def _check_frame(frame: Any) -> None:
-    if not isinstance(frame, np.ndarray):
-        raise InputError(f"frame: expected a BGR uint8 (H, W, 3) numpy array, got {type(frame).__name__}")
-    if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3 or 0 in frame.shape[:2]:
-        raise InputError(f"frame: expected a BGR uint8 (H, W, 3) array, got dtype {frame.dtype} shape {frame.shape}")
 
 
 __all__ = ["Poses2D", "PoseModelConfig", "PoseEstimator", "parse_pose_engine"]

@@ -1,6 +1,6 @@
 """SimCC decoding and flip-test merging of RTMPose outputs (mmpose ``SimCCLabel.decode``, ``flip_vectors``).
 
-References: ``rtmpose.md`` §7-§8; mmpose ``codecs/utils/post_processing.py::get_simcc_maximum``,
+References: docs/MMPOSE_BEHAVIOUR.md, RTMPose; mmpose ``codecs/utils/post_processing.py::get_simcc_maximum``,
 ``codecs/simcc_label.py::decode``, ``models/utils/tta.py::flip_vectors``, ``models/heads/coord_cls_heads/
 rtmcc_head.py::predict``. Everything is vectorised over instances and keypoints.
 """

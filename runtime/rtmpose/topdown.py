@@ -1,6 +1,7 @@
 """Top-down crop geometry and preprocessing of RTMPose (mmpose ``inference_topdown``), torch-free.
 
-Reproduces (``rtmpose.md`` §6, checked against mmpose 1.3.2 code and the ``tests/fixtures/pose`` references):
+Reproduces (docs/MMPOSE_BEHAVIOUR.md, RTMPose; checked against mmpose 1.3.2 code and the ``tests/fixtures/pose``
+references):
 
 1. ``GetBBoxCenterScale``: box xyxy -> ``center = (p1 + p2) * 0.5``, ``scale = (p2 - p1) * 1.25`` (float32).
 2. ``TopdownAffine._fix_aspect_ratio``: enlarge one side so that ``w / h`` equals the model input ratio.
@@ -31,6 +32,9 @@ from typing import Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
+
+from ..boxes import whole_image_box
+from ..frames import check_frame
 
 logger = logging.getLogger(__name__)
 
@@ -150,9 +154,10 @@ def crop_to_image(points: np.ndarray, centers: np.ndarray, scales: np.ndarray, i
     p = np.asarray(points, np.float32).astype(np.float64)
     c = np.asarray(centers, np.float32).reshape(-1, 1, 2).astype(np.float64)
     s = np.asarray(scales, np.float32).reshape(-1, 1, 2)
-    half = (s * np.float32(0.5)).astype(np.float64)
-    out = p / np.asarray(input_size, np.float64) * s.astype(np.float64) + c - half
-    return out.astype(np.float32)
+    with np.errstate(invalid="ignore", over="ignore"):  # a non-finite box gives non-finite keypoints
+        half = (s * np.float32(0.5)).astype(np.float64)
+        out = p / np.asarray(input_size, np.float64) * s.astype(np.float64) + c - half
+        return out.astype(np.float32)
 
 
 def image_to_crop(points: np.ndarray, centers: np.ndarray, scales: np.ndarray, input_size: SizeWH) -> np.ndarray:
@@ -267,15 +272,6 @@ class TopdownBatch:
         return int(self.boxes.shape[0])
 
 
-def check_image(image: np.ndarray, name: str = "frame") -> np.ndarray:
-    """``image`` must be an (H, W, 3) uint8 BGR array with H, W > 0; ValueError naming what was expected."""
-    if not isinstance(image, np.ndarray):
-        raise ValueError(f"{name}: expected a BGR uint8 (H, W, 3) numpy array, got {type(image).__name__}")
-    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3 or 0 in image.shape[:2]:
-        raise ValueError(f"{name}: expected a BGR uint8 (H, W, 3) array, got dtype {image.dtype} shape {image.shape}")
-    return image
-
-
 def preprocess(image: np.ndarray, boxes: Union[np.ndarray, Sequence[Sequence[float]], None], input_size: SizeWH,
                mean: Sequence[float] = RTMPOSE_MEAN_RGB, std: Sequence[float] = RTMPOSE_STD_RGB, *,
                channel_order: str = "rgb", normalize: bool = True, padding: float = BBOX_PADDING,
@@ -284,17 +280,17 @@ def preprocess(image: np.ndarray, boxes: Union[np.ndarray, Sequence[Sequence[flo
     """``image`` (H, W, 3) BGR uint8 + ``boxes`` (N, 4) xyxy -> :class:`TopdownBatch` (mmpose top-down pipeline).
 
     With no boxes and ``whole_image_if_empty`` the whole image ``[0, 0, W, H]`` is used as one box (what
-    ``inference_topdown`` does); otherwise the batch is empty.
+    ``inference_topdown`` does, :func:`pose3d_rt.boxes.whole_image_box`); otherwise the batch is empty.
     """
-    check_image(image, "image")
+    image = check_frame(image, "image")
     b = _as_boxes(boxes)
-    if b.shape[0] == 0 and whole_image_if_empty:
-        h_img, w_img = image.shape[:2]
-        b = np.array([[0, 0, w_img, h_img]], np.float32)
+    if b.shape[0] == 0 and whole_image_if_empty:  # docs/MMPOSE_BEHAVIOUR.md, Q7
+        b = whole_image_box(image.shape[1], image.shape[0])
     w, h = int(input_size[0]), int(input_size[1])
-    centers, scales = bbox_xyxy2cs(b, padding)
-    scales = fix_aspect_ratio(scales, w / h)
-    mats = warp_matrices(centers, scales, (w, h))
+    with np.errstate(invalid="ignore", over="ignore"):  # non-finite or huge boxes: black crops (warp_crops)
+        centers, scales = bbox_xyxy2cs(b, padding)
+        scales = fix_aspect_ratio(scales, w / h)
+        mats = warp_matrices(centers, scales, (w, h))
     crops = warp_crops(image, mats, (w, h), warp_method)
     inputs = normalize_crops(crops, mean, std, channel_order, normalize)
     return TopdownBatch(inputs, b, centers, scales, mats, (w, h), crops if keep_crops else None)
@@ -303,5 +299,5 @@ def preprocess(image: np.ndarray, boxes: Union[np.ndarray, Sequence[Sequence[flo
 __all__ = [
     "BBOX_PADDING", "RTMPOSE_MEAN_RGB", "RTMPOSE_STD_RGB", "WARP_METHODS", "TopdownBatch", "bbox_xyxy2cs",
     "fix_aspect_ratio", "get_warp_matrix", "warp_matrices", "invert_affine", "apply_affine", "crop_to_image",
-    "image_to_crop", "fixed_point_maps", "warp_crops", "normalize_crops", "check_image", "preprocess",
+    "image_to_crop", "fixed_point_maps", "warp_crops", "normalize_crops", "preprocess",
 ]
