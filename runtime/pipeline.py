@@ -126,7 +126,8 @@ class Pose3DPipeline:
         self.lifter_engine: Optional[Engine] = None
         if lifter is not None:
             self.lifter_engine = resolve(lifter, Role.LIFTER, device=device, threads=threads,
-                                         export_options=lifter_export_options(opt.causal))
+                                         export_options=lifter_export_options(opt.causal, mode=mode,
+                                                                              online=opt.online))
         self._lifter: Optional[Lifter] = None
         self._tracker = None
         self.reset()

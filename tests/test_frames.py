@@ -148,16 +148,17 @@ def onnx_models(checkpoints, tmp_path_factory):
     out = tmp_path_factory.mktemp("frames_onnx")
     names = ("rtmdet_nano_person", "rtmpose_t_body8_256x192", "videopose3d_27f_supv")
     paths = [export_onnx(checkpoints[n], out / f"{n}.onnx") for n in names[:2]]
-    paths.append(export_onnx(checkpoints[names[2]], out / f"{names[2]}.onnx", **lifter_export_options()))
-    return paths
+    lifters = {mode: export_onnx(checkpoints[names[2]], out / f"{names[2]}_{mode}.onnx",
+                                 **lifter_export_options(mode=mode)) for mode in ("default", "mmpose")}
+    return paths, lifters
 
 
 @requires_torch
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["default", "mmpose"])
 def test_degenerate_frames_run_through_the_real_networks(onnx_models, mode):
-    det, pose, lifter = onnx_models
-    pipe = Pose3DPipeline(str(det), str(pose), str(lifter), mode=mode, threads=1)
+    (det, pose), lifters = onnx_models
+    pipe = Pose3DPipeline(str(det), str(pose), str(lifters[mode]), mode=mode, threads=1)
     rng = np.random.default_rng(0)
     for h, w in DEGENERATE:
         frames = [rng.integers(0, 255, (h, w, 3), np.uint8) for _ in range(3)]

@@ -15,7 +15,7 @@ log = logging.getLogger("pose3d_rt")
 def cmd_export(args: argparse.Namespace) -> int:
     out = cache.export_onnx(
         args.checkpoint, args.output, arch=args.arch, opset=args.opset, batch=args.batch, nms=args.nms, form=args.form,
-        causal=args.causal or None,
+        causal=args.causal or None, dynamic_hw=args.dynamic_hw,
     )
     log.info("wrote %s", out)
     print(out)

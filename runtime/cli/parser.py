@@ -139,10 +139,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nms", action="store_true", help="detector only: append in-graph NMS (outputs dets, labels)")
     p.add_argument(
         "--form",
-        choices=("strided", "dilated"),
+        choices=("strided", "dilated", "stream"),
         default=None,
-        help="lifter only: 'strided' = one window -> one frame (default), 'dilated' = a sequence -> T-RF+1 frames",
+        help="lifter only: 'strided' = one window -> one frame (default), 'dilated' = a sequence -> T-RF+1 frames, "
+        "'stream' = frame by frame with per-layer state inputs/outputs (what `run` uses in default mode)",
     )
+    p.add_argument("--dynamic-hw", action="store_true",
+                   help="detector only: any input height/width (multiples of 32), for rectangular letterboxes")
     p.add_argument("--causal", action="store_true",
                    help="lifter only: causal TCN (target = last frame of the window; from the config's causal=True, "
                    "not stored in checkpoints)")

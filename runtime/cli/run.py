@@ -69,7 +69,8 @@ def _factory(args: argparse.Namespace, models: Sequence[ModelChoice], options: D
 
         engines = {
             m.role: flagged(m.flag, resolve, m.arg, m.role, device=args.device, threads=args.threads,
-                            export_options=lifter_export_options(options.get("causal"))
+                            export_options=lifter_export_options(options.get("causal"), mode=args.mode,
+                                                                 online=bool(options.get("online")))
                             if m.role is Role.LIFTER else None, progress=not args.no_progress)
             for m in models
         }

@@ -71,10 +71,14 @@ def export_cached(checkpoint: Union[str, Path], role: Union[Role, str],
     return Path(export_onnx(checkpoint, out, **opts))
 
 
-def lifter_export_options(causal: Optional[bool] = None) -> Dict[str, Any]:
-    """How a lifter ``.pth`` is exported for the streaming pipeline (one window -> one frame); also the key of the
-    export cache, so ``pose3d-rt models fetch`` and the pipeline share one file."""
-    opts: Dict[str, Any] = {"form": "strided"}
+def lifter_export_options(causal: Optional[bool] = None, *, mode: str = "default", online: bool = False
+                          ) -> Dict[str, Any]:
+    """How a lifter ``.pth`` is exported for the pipeline; also the key of the export cache, so
+    ``pose3d-rt models fetch`` and the pipeline share one file.
+
+    Default mode with exact (delayed) lifting gets the stream form (one new column per layer and frame, see
+    :mod:`pose3d_rt.lifters.tcn_stream`); mmpose mode and ``online`` need per-frame windows: the strided form."""
+    opts: Dict[str, Any] = {"form": "stream" if mode == "default" and not online else "strided"}
     if causal is not None:
         opts["causal"] = bool(causal)
     return opts
