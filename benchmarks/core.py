@@ -52,6 +52,7 @@ class Row:
     items_per_run: Optional[int] = None
     note: str = ""
     samples: List[float] = field(default_factory=list)
+    key: str = ""  # a stable id of the row (e.g. "det", "baseline_e2e", "e2e:cpu-fp32-di5") for summaries
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
@@ -68,12 +69,22 @@ def summarize(samples: Iterable[float]) -> Tuple[float, float, int]:
 
 
 def make_row(stage: str, variant: str, unit: str, samples: Sequence[float], *, baseline: bool = False,
-             reference: bool = False, items_per_run: Optional[int] = None, note: str = "") -> Row:
+             reference: bool = False, items_per_run: Optional[int] = None, note: str = "", key: str = "") -> Row:
     if unit not in UNITS:
         raise ValueError(f"unit {unit!r}: expected one of {UNITS}")
     med, p90, n = summarize(samples)
     return Row(stage, variant, unit, med, p90, n, baseline=baseline, reference=reference,
-               items_per_run=items_per_run, note=note, samples=[float(s) for s in samples])
+               items_per_run=items_per_run, note=note, samples=[float(s) for s in samples], key=key)
+
+
+def row_by_key(rows: Iterable[Row], key: str) -> Optional[Row]:
+    """The first row whose ``key`` is ``key`` (None if there is none)."""
+    return next((r for r in rows if r.key == key), None)
+
+
+def speed_ratio(fast: Optional[Row], slow: Optional[Row]) -> Optional[float]:
+    """How many times faster ``fast`` is than ``slow`` (same unit; > 1 = faster); None if either is missing."""
+    return None if fast is None or slow is None else ratio_against(fast, slow)
 
 
 def ratio_against(row: Row, base: Row) -> Optional[float]:
@@ -133,8 +144,11 @@ def _header(report: Mapping[str, Any]) -> List[str]:
     env = report.get("environment", {})
     settings = report.get("settings", {})
     out = [f"# Speed: {report.get('name', 'bench')}", ""]
-    env_bits = [f"{k}: {env[k]}" for k in ("cpu", "cores", "onnxruntime", "numpy", "opencv", "device", "threads",
-                                           "python", "date", "loadavg_start", "loadavg_end") if k in env]
+    env_bits = [f"{k}: {env[k]}" for k in ("cpu", "cores", "onnxruntime", "openvino", "rtmlib", "numpy", "opencv",
+                                           "device", "threads", "python", "date", "loadavg_start", "loadavg_end")
+                if env.get(k) is not None]
+    if env.get("cpu_flags"):
+        env_bits.insert(1, f"CPU flags: {cpu_flags_text(env['cpu_flags'])}")
     out += ["Environment: " + "; ".join(env_bits) + ".", ""]
     if settings:
         keys = ("input", "frames_in_video", "frame_size", "repeats", "warmup", "synthetic")
@@ -147,7 +161,10 @@ def _header(report: Mapping[str, Any]) -> List[str]:
 def format_markdown(report: Mapping[str, Any]) -> str:
     """The Markdown page of a speed report: environment, settings, the table and its notes."""
     rows = [r if isinstance(r, Row) else Row(**r) for r in report["rows"]]
-    out = _header(report) + [markdown_table(rows), ""]
+    out = _header(report)
+    if report.get("summary_lines"):
+        out += ["Summary:", ""] + [f"- {line}" for line in report["summary_lines"]] + [""]
+    out += [markdown_table(rows), ""]
     out += ["- median / p90 are over `n` runs of each variant (per-run value = total time / items of that run); "
             "the variants of a stage are interleaved run by run.",
             "- ratio = baseline median / median for latencies, median / baseline median for FPS: "
@@ -182,15 +199,42 @@ def write_report(out: os.PathLike, name: str, data: Any, markdown: str) -> Tuple
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def cpu_model() -> str:
+def _cpuinfo_field(name: str) -> Optional[str]:
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
             for line in fh:
-                if line.lower().startswith("model name"):
+                if line.lower().startswith(name):
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine() or "unknown"
+    return None
+
+
+def cpu_model() -> str:
+    return _cpuinfo_field("model name") or platform.processor() or platform.machine() or "unknown"
+
+
+# the instruction-set extensions that decide CPU inference speed (name in /proc/cpuinfo -> what it gives)
+CPU_FLAGS = {
+    "avx2": "AVX2", "fma": "FMA", "avx512f": "AVX-512", "avx512_vnni": "AVX-512 VNNI (INT8 dot products)",
+    "avx_vnni": "AVX-VNNI (INT8 dot products, 256-bit)", "avx512_bf16": "AVX-512 BF16", "amx_bf16": "AMX BF16",
+    "amx_int8": "AMX INT8",
+}
+
+
+def cpu_flags() -> Dict[str, bool]:
+    """Which of :data:`CPU_FLAGS` the CPU has (all False where /proc/cpuinfo cannot be read)."""
+    have = set((_cpuinfo_field("flags") or "").split())
+    return {flag: flag in have for flag in CPU_FLAGS}
+
+
+def cpu_flags_text(flags: Mapping[str, bool]) -> str:
+    """``"AVX2, AVX-512, AVX-512 VNNI; no AVX-512 BF16, AMX"``-like summary for the Markdown header."""
+    short = {"avx2": "AVX2", "fma": "FMA", "avx512f": "AVX-512", "avx512_vnni": "AVX512-VNNI", "avx_vnni": "AVX-VNNI",
+             "avx512_bf16": "AVX512-BF16", "amx_bf16": "AMX-BF16", "amx_int8": "AMX-INT8"}
+    yes = [short.get(k, k) for k, v in flags.items() if v]
+    no = [short.get(k, k) for k, v in flags.items() if not v]
+    return ", ".join(yes or ["none of " + "/".join(short.values())]) + (f" (not: {', '.join(no)})" if yes and no else "")
 
 
 def loadavg() -> Optional[List[float]]:
@@ -201,9 +245,16 @@ def loadavg() -> Optional[List[float]]:
 
 
 def _version(module: str) -> Optional[str]:
+    """The installed version of ``module`` without importing it (None when it is not installed)."""
+    from importlib import metadata
+
+    import sys
+
+    if module in sys.modules:
+        return getattr(sys.modules[module], "__version__", None)
     try:
-        return __import__(module).__version__
-    except ImportError:
+        return metadata.version(module)
+    except metadata.PackageNotFoundError:
         return None
 
 
@@ -217,9 +268,12 @@ def environment(threads: Optional[int], device: str) -> Dict[str, Any]:
         usable = os.cpu_count()
     return {
         "cpu": cpu_model(),
+        "cpu_flags": cpu_flags(),
         "cores": os.cpu_count(),
         "cores_usable": usable,
         "onnxruntime": _version("onnxruntime"),
+        "openvino": _version("openvino"),
+        "rtmlib": _version("rtmlib"),
         "numpy": np.__version__,
         "opencv": _version("cv2"),
         "python": platform.python_version(),
@@ -235,5 +289,6 @@ def environment(threads: Optional[int], device: str) -> Dict[str, Any]:
 __all__ = [
     "STAGES", "UNIT_FRAME", "UNIT_BATCH", "UNIT_CROP", "UNIT_PERSON_FRAME", "UNIT_FPS", "UNITS", "REFERENCE_LABEL",
     "RESULTS", "Row", "summarize", "make_row", "ratio_against", "apply_ratios", "format_value", "markdown_table",
-    "format_markdown", "write_report", "cpu_model", "loadavg", "environment",
+    "format_markdown", "write_report", "cpu_model", "loadavg", "environment", "row_by_key", "speed_ratio",
+    "CPU_FLAGS", "cpu_flags", "cpu_flags_text",
 ]

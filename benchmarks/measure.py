@@ -1,279 +1,256 @@
-"""The per-stage speed measurements of ``pose3d-rt bench``: one function per stage, each appending its rows
-(one baseline row with the mmpose demo's settings, and the variants pose3d-rt runs) to a :class:`StageContext`.
+"""The timed measurements of the benchmarks: a :class:`Variant` is one thing to time (a detector on video frames,
+a 2D estimator on the crops of a frame, a lifter over tracks, a whole pipeline over a video); :func:`measure` runs
+the variants of each stage interleaved, run after run, and turns their per-run values into rows
+(:mod:`benchmarks.core`).
 
-``det``     the detector (letterbox + network + decode + NMS), ms per frame, one frame per call;
-``pose2d``  RTMPose, ms per crop: 1/4/8 crops in one network call without flip test (the default mode) against
-            the BASELINE of one crop per call with flip test (the mmpose demo's settings);
-``lifter``  the lifter, ms per person-frame: the ring-buffer :class:`~pose3d_rt.lifters.streaming.Lifter` (one
-            batched call per frame for P tracks) against the BASELINE of a fresh receptive-field window built per
-            frame per person and run alone (:class:`~pose3d_rt.lifters.streaming.Lifter` ``mode="mmpose"``, one
-            instance per person);
-``vis``     ``pose3d_rt.visualize.Visualizer().render(frame, result)``, ms per frame (skipped, with a note, when
-            that module is not importable);
-``e2e``     frames per second over the whole video: :class:`~pose3d_rt.pipeline.Pose3DPipeline` ``mode="default"``
-            against the BASELINE ``mode="mmpose"`` with flip test.
+Factories, one per stage (each returns a :class:`Variant`; what it times is said in its docstring):
 
-Each variant is measured ``--repeats`` times, the variants of a stage interleaved (so that a change of machine
-load hits them alike). Only the per-run numbers are kept, never the pipeline's results.
+``det_variant``      ms per frame: a :class:`~pose3d_rt.rtmdet.detector.Detector` (letterbox + network + decode
+                     + NMS), one frame per call; :func:`detector_at` runs a ``dynamic_hw`` export at a chosen
+                     input size (square 640x640 or the "rect" 384x640 of a 16:9 frame);
+``pose2d_variant``   ms per crop: a :class:`~pose3d_rt.rtmpose.estimator.PoseEstimator` on ``P`` person boxes per
+                     frame (crops, network, SimCC decoding; flips too when its flip test is on);
+``rtmlib_variant``   ms per crop: the peer rtmlib's ``RTMPose`` on the same boxes (one crop per network call);
+``lifter_variant``   ms per person-frame: a :class:`~pose3d_rt.lifters.streaming.Lifter` fed ``P`` synthetic
+                     tracks frame after frame, in its steady state (the lifter keeps its history across runs);
+``e2e_variant``      FPS: a :class:`~pose3d_rt.pipeline.Pose3DPipeline` over (the first frames of) a video,
+                     decoding included, results dropped at once (memory stays bounded);
+``vis_variant``      ms per frame: ``Visualizer().render(frame, result)``.
+
+Only the per-run numbers are kept, never the results.
 """
 from __future__ import annotations
 
-import argparse
+import contextlib
 import logging
+import math
+import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from itertools import islice
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from benchmarks.core import (
-    UNIT_BATCH,
     UNIT_CROP,
     UNIT_FPS,
     UNIT_FRAME,
     UNIT_PERSON_FRAME,
     Row,
-    format_value,
     make_row,
 )
 from benchmarks.synthetic import person_boxes, synthetic_tracks
 
 log = logging.getLogger(__name__)
 
-
-def _interleaved(variants: Mapping[str, Callable[[], float]], repeats: int) -> Dict[str, List[float]]:
-    """Run each variant ``repeats`` times, variant after variant within a repeat; each call returns its value."""
-    samples: Dict[str, List[float]] = {k: [] for k in variants}
-    for i in range(repeats):
-        for k, fn in variants.items():
-            v = fn()
-            samples[k].append(v)
-            log.debug("run %d %s: %.4g", i, k, v)
-    return samples
-
-
-class _Prefillable:
-    """:class:`~pose3d_rt.lifters.LifterModel` that returns zeros while ``off`` (filling a lifter's history or
-    ring buffer to its steady state without paying for the network), the real model otherwise."""
-
-    def __init__(self, model: Any) -> None:
-        from pose3d_rt.lifters import as_lifter_model
-
-        self.model = as_lifter_model(model)
-        self.spec = self.model.spec
-        self.off = False
-
-    def infer(self, windows: np.ndarray) -> np.ndarray:
-        if self.off:
-            sp = self.spec
-            frames = windows.shape[1] - sp.receptive_field + 1 if sp.form == "dilated" else sp.output_frames
-            return np.zeros((windows.shape[0], frames, 17, 3), np.float32)
-        return self.model.infer(windows)
+RUNTIME_INPUT = 640  # RTMDet's square input side; rect inputs keep the long side at this size
 
 
 @dataclass
-class StageContext:
-    """What the stage measurements share: the command's arguments, the engines, the input video and its first
-    frames; each measurement appends its rows, and a skipped stage says why."""
+class Variant:
+    """One timed variant: ``run()`` does one timed run and returns its value in ``unit`` (ms per item, or FPS);
+    ``warmup()`` is called (untimed) before the first run."""
 
-    args: argparse.Namespace
-    engines: Dict[str, Any]
-    video: Path
-    frames: List[np.ndarray]  # the first --frames frames of the video (bounded)
-    frame_wh: Tuple[int, int]
-    rows: List[Row] = field(default_factory=list)
-    skipped: Dict[str, str] = field(default_factory=dict)
-    notes: List[str] = field(default_factory=list)
+    stage: str
+    label: str
+    unit: str
+    run: Callable[[], float]
+    items: int
+    key: str = ""
+    baseline: bool = False
+    note: str = ""
+    warmup: Optional[Callable[[], None]] = None
+    note_after: Optional[Callable[[], str]] = None  # a note known only after the runs (e.g. persons per frame)
 
 
 def _ms(t0: float, items: int) -> float:
     return (time.perf_counter() - t0) * 1000.0 / max(items, 1)
 
 
-def measure_det(ctx: StageContext) -> None:
+def measure(variants: Sequence[Variant], repeats: int, warmup: int = 1) -> List[Row]:
+    """Time every variant ``repeats`` times; the variants of a stage run interleaved (repeat ``i`` of each
+    before repeat ``i + 1`` of any), so that a change of machine load hits them alike. ``warmup`` untimed calls of
+    each variant's ``warmup`` (or ``run``) first. Returns one row per variant, in the given order."""
+    stages: Dict[str, List[Variant]] = {}
+    for v in variants:
+        stages.setdefault(v.stage, []).append(v)
+    samples: Dict[int, List[float]] = {id(v): [] for v in variants}
+    for stage, group in stages.items():
+        log.info("bench: stage %s, %d variant(s) x %d run(s)", stage, len(group), repeats)
+        t0 = time.perf_counter()
+        for v in group:
+            for _ in range(warmup):
+                (v.warmup or v.run)()
+        for i in range(repeats):
+            for v in group:
+                value = v.run()
+                samples[id(v)].append(value)
+                log.debug("run %d %s: %.4g %s", i, v.label, value, v.unit)
+        log.info("bench: stage %s done in %.1f s", stage, time.perf_counter() - t0)
+    rows = []
+    for v in variants:
+        note = v.note
+        if v.note_after is not None:
+            note = "; ".join(x for x in (note, v.note_after()) if x)
+        rows.append(make_row(v.stage, v.label, v.unit, samples[id(v)], baseline=v.baseline, items_per_run=v.items,
+                             note=note, key=v.key))
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# detector
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def rect_hw(frame_hw: Tuple[int, int], size: int = RUNTIME_INPUT, multiple: int = 32) -> Tuple[int, int]:
+    """The "rect" letterbox of a frame: the keep-ratio resize into ``size`` x ``size``, padded to the next
+    multiple of ``multiple`` instead of the square (640x384 -> (384, 640); 1920x1080 -> (384, 640))."""
+    h, w = (int(v) for v in frame_hw)
+    f = min(size / h, size / w)
+    return (min(size, math.ceil(int(h * f + 0.5) / multiple) * multiple),
+            min(size, math.ceil(int(w * f + 0.5) / multiple) * multiple))
+
+
+def is_dynamic_hw(engine: Any) -> bool:
+    """True for an RTMDet export that takes any H x W (``pose3d-rt export --dynamic-hw``)."""
+    return str((getattr(engine, "metadata", None) or {}).get("dynamic_hw", "")).lower() == "true"
+
+
+def detector_at(engine: Any, input_hw: Optional[Tuple[int, int]] = None) -> Any:
+    """A :class:`~pose3d_rt.rtmdet.detector.Detector` on ``engine`` whose letterbox fills ``input_hw`` (a
+    ``dynamic_hw`` export runs at any multiple of 32); None = the engine's own input size."""
     from pose3d_rt.rtmdet.detector import Detector
 
-    det = Detector(ctx.engines["det"])
-    frames = ctx.frames
-    for _ in range(ctx.args.warmup):
-        det(frames[0])
+    det = Detector(engine)
+    if input_hw is not None and tuple(input_hw) != tuple(det.input_hw):
+        if not is_dynamic_hw(engine):
+            raise ValueError(f"{det.path}: input {tuple(input_hw)} needs a dynamic_hw export")
+        det.preprocess_cfg = replace(det.preprocess_cfg, input_hw=tuple(int(v) for v in input_hw))
+    return det
+
+
+def det_variant(key: str, label: str, detector: Callable[[np.ndarray], Any], frames: Sequence[np.ndarray], *,
+                baseline: bool = False, note: str = "") -> Variant:
+    """ms per frame of ``detector(frame)`` over ``frames``, one frame per call."""
+    frames = list(frames)
 
     def run() -> float:
         t0 = time.perf_counter()
         for f in frames:
-            det(f)
+            detector(f)
         return _ms(t0, len(frames))
 
-    s = _interleaved({"det": run}, ctx.args.repeats)
-    ctx.rows.append(make_row("det", "preprocess + network + decode/NMS, one frame per call (both modes)",
-                             UNIT_FRAME, s["det"], baseline=True, items_per_run=len(frames),
-                             note=f"{len(frames)} video frames per run"))
+    return Variant("det", label, UNIT_FRAME, run, len(frames), key=key, baseline=baseline,
+                   note="; ".join(x for x in (f"{len(frames)} frames per run", note) if x),
+                   warmup=lambda: detector(frames[0]))
 
 
-def measure_pose2d(ctx: StageContext) -> None:
-    from pose3d_rt.rtmpose.estimator import PoseEstimator
+# ---------------------------------------------------------------------------------------------------------------
+# 2D pose
+# ---------------------------------------------------------------------------------------------------------------
 
-    args, engine = ctx.args, ctx.engines["pose2d"]
-    per_frame = max(args.batch_sizes)
-    boxes = person_boxes(per_frame, ctx.frame_wh)
-    nframes = -(-args.crops // per_frame)
-    frames = [ctx.frames[i % len(ctx.frames)] for i in range(nframes)]
-    crops = nframes * per_frame
-    estimators = {b: PoseEstimator(engine, flip_test=False, max_batch=b) for b in args.batch_sizes}
-    baseline = PoseEstimator(engine, flip_test=True)
 
-    def batched(b: int) -> Callable[[], float]:
-        est = estimators[b]
+def crop_inputs(frames: Sequence[np.ndarray], persons: int) -> Tuple[List[np.ndarray], np.ndarray]:
+    """The frames of the 2D stage and ``persons`` person boxes spread over each (the same boxes on every frame)."""
+    h, w = frames[0].shape[:2]
+    return list(frames), person_boxes(persons, (w, h))
 
-        def run() -> float:
-            t0 = time.perf_counter()
-            for f in frames:
-                for s in range(0, per_frame, b):
-                    est(f, boxes[s:s + b])
-            return _ms(t0, crops)
-        return run
 
-    def one_at_a_time() -> float:
+def pose2d_variant(key: str, label: str, estimator: Callable[[np.ndarray, np.ndarray], Any],
+                   frames: Sequence[np.ndarray], boxes: np.ndarray, *, baseline: bool = False,
+                   note: str = "") -> Variant:
+    """ms per crop of ``estimator(frame, boxes)`` (all boxes of a frame in one call of the estimator)."""
+    frames = list(frames)
+    crops = len(frames) * len(boxes)
+
+    def run() -> float:
         t0 = time.perf_counter()
         for f in frames:
-            for i in range(per_frame):
-                baseline(f, boxes[i:i + 1])
+            estimator(f, boxes)
         return _ms(t0, crops)
 
-    for _ in range(args.warmup):
-        baseline(frames[0], boxes[:1])
-        for b, est in estimators.items():
-            est(frames[0], boxes[:b])
-    variants: Dict[str, Callable[[], float]] = {"base": one_at_a_time}
-    variants.update({f"b{b}": batched(b) for b in args.batch_sizes})
-    s = _interleaved(variants, args.repeats)
-    ctx.rows.append(make_row("pose2d", "one crop per call, flip test (mmpose demo settings)", UNIT_CROP, s["base"],
-                             baseline=True, items_per_run=crops,
-                             note=f"{crops} crops per run; original + flipped crop in one call"))
-    for b in args.batch_sizes:
-        med = float(np.median(s[f"b{b}"]))
-        ctx.rows.append(make_row("pose2d", f"batch of {b} crop{'s' if b > 1 else ''} in one call, no flip "
-                                           "(default mode)", UNIT_CROP, s[f"b{b}"], items_per_run=crops,
-                                 note=f"{crops} crops per run; {format_value(med * b)} {UNIT_BATCH}"))
+    return Variant("pose2d", label, UNIT_CROP, run, crops, key=key, baseline=baseline,
+                   note="; ".join(x for x in (f"{len(boxes)} persons x {len(frames)} frames per run", note) if x),
+                   warmup=lambda: estimator(frames[0], boxes))
 
 
-# a lifter variant: the lifter(s) it keeps across runs, the track ids each one lifts, the persons per frame
-_LifterVariant = Tuple[List[Any], List[Sequence[int]], int]
+@contextlib.contextmanager
+def _stdout_to_stderr():
+    """rtmlib prints to stdout when it loads a model; stdout may carry a JSON report."""
+    with contextlib.redirect_stdout(sys.stderr):
+        yield
 
 
-def _lifter_variants(model: _Prefillable, persons: Sequence[int], wh: Tuple[int, int]) -> Dict[str, _LifterVariant]:
-    """Every variant keeps its own lifter(s) across runs: the stream just goes on, in its steady state."""
+def rtmlib_pose(onnx_path: str, backend: str, input_wh: Tuple[int, int] = (192, 256)) -> Any:
+    """rtmlib's ``RTMPose`` (its own crops, normalisation and decoding, one crop per network call) on
+    ``onnx_path`` with rtmlib's ``backend`` (``onnxruntime`` or ``openvino``) and its defaults (device cpu;
+    ONNX Runtime's default threads; OpenVINO's LATENCY hint, no precision hint)."""
+    from rtmlib import RTMPose
+
+    with _stdout_to_stderr():
+        return RTMPose(str(onnx_path), model_input_size=tuple(input_wh), backend=backend, device="cpu")
+
+
+def rtmlib_variant(key: str, label: str, model: Any, frames: Sequence[np.ndarray], boxes: np.ndarray, *,
+                   note: str = "") -> Variant:
+    """ms per crop of rtmlib's ``model(frame, bboxes)`` (it loops over the boxes, one network call each)."""
+    box_list = [list(map(float, b)) for b in boxes]
+    return pose2d_variant(key, label, lambda f, _b: model(f, bboxes=box_list), frames, boxes, note=note)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# lifter
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def make_lifter(engine: Any, mode: str, frame_wh: Tuple[int, int]) -> Any:
+    """The :class:`~pose3d_rt.lifters.streaming.Lifter` a pipeline of ``mode`` builds around ``engine`` (COCO 2D
+    input, per-frame rebase; tracks are never ended automatically)."""
     from pose3d_rt.lifters import Lifter
 
-    def ring() -> Lifter:
-        return Lifter(model, mode="default", keypoint_source="coco", rebase="frame", max_missing=None,
-                      frame_size=wh)
-
-    def fresh() -> Lifter:
-        return Lifter(model, mode="mmpose", keypoint_source="coco", rebase="frame", frame_size=wh)
-
-    pmax = max(persons)
-    setups: Dict[str, _LifterVariant] = {f"ring{p}": ([ring()], [list(range(p))], p) for p in persons}
-    setups["fresh_batched"] = ([fresh()], [list(range(pmax))], pmax)
-    setups["base"] = ([fresh() for _ in range(pmax)], [[i] for i in range(pmax)], pmax)
-    return setups
+    if mode == "mmpose":
+        return Lifter(engine, mode="mmpose", keypoint_source="coco", rebase="frame", frame_size=frame_wh)
+    return Lifter(engine, mode="default", keypoint_source="coco", rebase="frame", max_missing=None,
+                  frame_size=frame_wh)
 
 
-def _lifter_rows(ctx: StageContext, s: Mapping[str, List[float]], window: int, persons: Sequence[int],
-                 nframes: int) -> None:
-    pmax = max(persons)
-    ctx.rows.append(make_row("lifter", f"fresh {window}-frame window per frame per person, run alone, P={pmax} "
-                                       "(mmpose demo equivalent)", UNIT_PERSON_FRAME, s["base"], baseline=True,
-                             items_per_run=nframes * pmax,
-                             note=f"{nframes} frames x {pmax} persons per run; Lifter(mode='mmpose') per person"))
-    for p in persons:
-        ctx.rows.append(make_row("lifter", f"ring buffer, one batched call per frame, P={p} (default mode)",
-                                 UNIT_PERSON_FRAME, s[f"ring{p}"], items_per_run=nframes * p,
-                                 note=f"{nframes} frames x {p} persons per run; exact (delayed) lifting"))
-    ctx.rows.append(make_row("lifter", f"fresh {window}-frame window per frame, P={pmax} persons in one call "
-                                       "(mmpose mode)", UNIT_PERSON_FRAME, s["fresh_batched"],
-                             items_per_run=nframes * pmax, note="what the demo's inference_pose_lifter_model does"))
-
-
-def measure_lifter(ctx: StageContext) -> None:
-    args, wh = ctx.args, ctx.frame_wh
-    persons = sorted(set(args.persons))
+def lifter_variant(key: str, label: str, lifter: Any, persons: int, frames_per_run: int,
+                   frame_wh: Tuple[int, int], *, baseline: bool = False, note: str = "") -> Variant:
+    """ms per person-frame of ``lifter.update`` with ``persons`` synthetic tracks, ``frames_per_run`` frames per
+    run. The lifter keeps its state across runs (the stream just goes on): runs after the warm-up run are in the
+    steady state (a stream-form lifter calls its engine once per chunk of frames: keep ``frames_per_run`` a
+    multiple of the chunk)."""
     pool = 64
-    kp, sc, bb = synthetic_tracks(max(persons), pool, wh)
-    model = _Prefillable(ctx.engines["lifter"])
-    nframes = args.lift_frames
-    setups = _lifter_variants(model, persons, wh)
-    clock = dict.fromkeys(setups, 0)
+    kp, sc, bb = synthetic_tracks(persons, pool, frame_wh)
+    ids = np.arange(persons)
+    clock = [0]
 
-    def step(key: str) -> None:
-        lifters, groups, _ = setups[key]
-        t = clock[key] % pool
-        for lifter, g in zip(lifters, groups):
-            lifter.update(kp[t, g], g, scores_2d=sc[t, g], bboxes=bb[t, g], frame_size=wh)
-        clock[key] += 1
+    def frames(n: int) -> None:
+        for _ in range(n):
+            t = clock[0] % pool
+            lifter.update(kp[t], ids, scores_2d=sc[t], bboxes=bb[t], frame_size=frame_wh)
+            clock[0] += 1
 
-    model.off = True  # fill histories / ring buffers (no network), then warm up
-    for key in setups:
-        for _ in range(model.spec.window):
-            step(key)
-    model.off = False
-    for key in setups:
-        for _ in range(args.warmup):
-            step(key)
+    def run() -> float:
+        t0 = time.perf_counter()
+        frames(frames_per_run)
+        return _ms(t0, frames_per_run * persons)
 
-    def runner(key: str) -> Callable[[], float]:
-        def run() -> float:
-            t0 = time.perf_counter()
-            for _ in range(nframes):
-                step(key)
-            return _ms(t0, nframes * setups[key][2])
-        return run
-
-    _lifter_rows(ctx, _interleaved({k: runner(k) for k in setups}, args.repeats), model.spec.window, persons, nframes)
+    return Variant("lifter", label, UNIT_PERSON_FRAME, run, frames_per_run * persons, key=key, baseline=baseline,
+                   note="; ".join(x for x in (f"{persons} tracks x {frames_per_run} frames per run", note) if x),
+                   warmup=lambda: frames(max(frames_per_run, 1)))
 
 
-def measure_vis(ctx: StageContext) -> None:
-    try:
-        from pose3d_rt.visualize import Visualizer  # written separately; optional here
-    except ImportError as exc:
-        why = f"pose3d_rt.visualize is not importable ({exc})"
-        log.warning("vis stage skipped: %s", why)
-        ctx.skipped["vis"] = why
-        return
-    from pose3d_rt.io.sources import FrameSource
-    from pose3d_rt.pipeline import Pose3DPipeline
-
-    frames = ctx.frames
-    w, h = ctx.frame_wh
-    e = ctx.engines
-    pipe = Pose3DPipeline(e["det"], e["pose2d"], e["lifter"], mode="default")
-    results = list(pipe.stream(FrameSource.from_frames(iter(frames), w, h, total_frames=len(frames))))
-    try:
-        vis = Visualizer()
-        for _ in range(ctx.args.warmup):
-            vis.render(frames[0], results[0])
-
-        def run() -> float:
-            t0 = time.perf_counter()
-            for f, r in zip(frames, results):
-                vis.render(f, r)
-            return _ms(t0, len(frames))
-
-        s = _interleaved({"vis": run}, ctx.args.repeats)
-    except Exception as exc:  # the module is young: a failure must not cost the other stages
-        why = f"Visualizer().render(frame, result) failed: {type(exc).__name__}: {exc}"
-        log.warning("vis stage skipped: %s", why)
-        ctx.skipped["vis"] = why
-        return
-    persons = sum(len(r) for r in results) / max(len(results), 1)
-    ctx.rows.append(make_row("vis", "Visualizer().render(frame, result)", UNIT_FRAME, s["vis"], baseline=True,
-                             items_per_run=len(frames),
-                             note=f"{len(frames)} frames per run, {persons:.1f} persons per frame"))
+# ---------------------------------------------------------------------------------------------------------------
+# end to end, visualization
+# ---------------------------------------------------------------------------------------------------------------
 
 
-def _limited(video: Path, limit: int):
+def open_limited(video: Path, limit: int) -> Tuple[Any, Any]:
+    """``(source, owner)``: the first ``limit`` frames of ``video`` (all when ``limit`` <= 0) as a
+    :class:`~pose3d_rt.io.sources.FrameSource`, and the opened source to close."""
     from pose3d_rt.io.sources import FrameSource, open_source
 
     src = open_source(str(video))
@@ -284,50 +261,60 @@ def _limited(video: Path, limit: int):
     return FrameSource.from_frames(islice(iter(src), limit), info.width, info.height, info.fps, total), src
 
 
-def measure_e2e(ctx: StageContext) -> None:
+def e2e_variant(key: str, label: str, pipe: Any, video: Path, frames: int, warm_frames: Sequence[np.ndarray], *,
+                baseline: bool = False, note: str = "") -> Variant:
+    """FPS of ``pipe.stream`` over the first ``frames`` frames of ``video`` (0 = all), reading and decoding the
+    video included; the warm-up streams ``warm_frames``."""
     from pose3d_rt.io.sources import FrameSource
-    from pose3d_rt.pipeline import Pose3DPipeline
 
-    args, e = ctx.args, ctx.engines
-    pipes = {
-        "base": Pose3DPipeline(e["det"], e["pose2d"], e["lifter"], mode="mmpose", flip_test=True),
-        "default": Pose3DPipeline(e["det"], e["pose2d"], e["lifter"], mode="default"),
-    }
-    w, h = ctx.frame_wh
-    warm = ctx.frames[:max(1, min(args.warmup, len(ctx.frames)))]
-    for pipe in pipes.values():
-        if args.warmup:
-            for _ in pipe.stream(FrameSource.from_frames(iter(warm), w, h, total_frames=len(warm))):
-                pass
-    counts: Dict[str, int] = {}
+    seen = {"frames": 0, "persons": 0}
 
-    def runner(key: str) -> Callable[[], float]:
-        def run() -> float:
-            source, owner = _limited(ctx.video, args.e2e_frames)
-            n = 0
-            try:
-                t0 = time.perf_counter()
-                for _ in pipes[key].stream(source):  # results are dropped at once: memory stays bounded
-                    n += 1
-                dt = time.perf_counter() - t0
-            finally:
-                owner.close()
-            counts[key] = n
-            return n / dt if dt > 0 else float("inf")
-        return run
+    def run() -> float:
+        source, owner = open_limited(video, frames)
+        n = persons = 0
+        try:
+            t0 = time.perf_counter()
+            for res in pipe.stream(source):
+                n += 1
+                persons += len(res)
+            dt = time.perf_counter() - t0
+        finally:
+            owner.close()
+        seen.update(frames=n, persons=persons)
+        return n / dt if dt > 0 else float("inf")
 
-    s = _interleaved({k: runner(k) for k in pipes}, args.repeats)
-    ctx.rows.append(make_row("e2e", "Pose3DPipeline(mode='mmpose'), flip test (mmpose demo settings)", UNIT_FPS,
-                             s["base"], baseline=True, items_per_run=counts.get("base"),
-                             note=f"{counts.get('base')} frames per run, decoding included"))
-    ctx.rows.append(make_row("e2e", "Pose3DPipeline(mode='default')", UNIT_FPS, s["default"],
-                             items_per_run=counts.get("default"),
-                             note=f"{counts.get('default')} frames per run, decoding included"))
+    def warmup() -> None:
+        h, w = warm_frames[0].shape[:2]
+        for _ in pipe.stream(FrameSource.from_frames(iter(warm_frames), w, h, total_frames=len(warm_frames))):
+            pass
+
+    def after() -> str:
+        return (f"{seen['frames']} frames per run, {seen['persons'] / max(seen['frames'], 1):.2f} persons per "
+                "frame, decoding included")
+
+    return Variant("e2e", label, UNIT_FPS, run, frames, key=key, baseline=baseline, note=note, warmup=warmup,
+                   note_after=after)
 
 
-# stage name -> its measurement, in the order of core.STAGES
-STAGE_RUNNERS: Dict[str, Callable[[StageContext], None]] = {
-    "det": measure_det, "pose2d": measure_pose2d, "lifter": measure_lifter, "vis": measure_vis, "e2e": measure_e2e}
+def vis_variant(key: str, frames: Sequence[np.ndarray], results: Sequence[Any]) -> Variant:
+    """ms per frame of ``Visualizer().render(frame, result)`` (raises ImportError without the module)."""
+    from pose3d_rt.visualize import Visualizer
 
-__all__ = ["StageContext", "STAGE_RUNNERS", "measure_det", "measure_pose2d", "measure_lifter", "measure_vis",
-           "measure_e2e"]
+    vis = Visualizer()
+    pairs = list(zip(frames, results))
+    persons = sum(len(r) for _, r in pairs) / max(len(pairs), 1)
+
+    def run() -> float:
+        t0 = time.perf_counter()
+        for f, r in pairs:
+            vis.render(f, r)
+        return _ms(t0, len(pairs))
+
+    return Variant("vis", "Visualizer().render(frame, result)", UNIT_FRAME, run, len(pairs), key=key,
+                   baseline=True, note=f"{len(pairs)} frames per run, {persons:.1f} persons per frame",
+                   warmup=lambda: vis.render(*pairs[0]))
+
+
+__all__ = ["Variant", "measure", "rect_hw", "is_dynamic_hw", "detector_at", "det_variant", "crop_inputs",
+           "pose2d_variant", "rtmlib_pose", "rtmlib_variant", "make_lifter", "lifter_variant", "open_limited",
+           "e2e_variant", "vis_variant"]

@@ -9,7 +9,14 @@ Outputs under ``output_root`` (the mmpose demo's naming):
 - with ``save_npz``: ``<output_root>/results_<input stem>.npz`` (flat arrays, one row per person-frame).
 
 The fields of both files are the one per-person schema of :mod:`pose3d_rt.results`; the writers are in
-:mod:`pose3d_rt.io.sinks`. Interrupting (Ctrl-C, a crash, a broken input) leaves a valid JSON and a playable video of the frames done.
+:mod:`pose3d_rt.io.sinks`. Interrupting (Ctrl-C, a crash, a broken input, a failing writer) leaves a valid JSON and
+a playable video of the frames done.
+
+Overlap (``overlap=True``, the default): frames are decoded on a reader thread (``FrameSource.read_ahead``) and the
+results are drawn, encoded and written on a writer thread (:class:`~pose3d_rt.io.workers.OrderedWorker`), each
+behind a small bounded queue, so the main thread runs the networks back to back. The outputs are the same bytes as
+with ``overlap=False`` (everything in the main thread). ``--show`` draws and displays in the main thread (the
+OpenCV window must live there). Every thread is joined before :func:`run` returns or raises.
 """
 from __future__ import annotations
 
@@ -29,7 +36,9 @@ import numpy as np
 from .errors import InputError
 from .io.sinks import NpzSpill, PredictionWriter, VideoSink, h36m_meta_info, write_image
 from .io.sources import FrameSource, VideoInfo, open_source
+from .io.workers import READ_AHEAD, WRITE_BEHIND, OrderedWorker
 from .results import FrameResult
+from .timing import EngineClock, FrameTiming, engine_clock, frame_timing
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +53,7 @@ class RunSummary:
     npz_path: Optional[Path]
     interrupted: bool = False
     error: Optional[str] = None
+    timing: Optional[FrameTiming] = None  # where the time went (networks vs the rest), see pose3d_rt.timing
 
     @property
     def fps(self) -> float:
@@ -107,24 +117,37 @@ class _Outputs:
     show_interval: float = 0.0
     canvas: Optional[np.ndarray] = None  # one drawing buffer for the whole stream
 
-    def write(self, res: FrameResult) -> bool:
-        """Write one result everywhere; False when the user asked to stop (q or Esc in the window)."""
+    def draws(self, res: FrameResult) -> bool:
+        """Whether ``res`` is drawn (a visualizer, a frame, and a file or a window to put the drawing in)."""
+        return self.visualizer is not None and res.frame is not None and (self.root is not None or self.show)
+
+    def write(self, res: FrameResult, canvas: Optional[np.ndarray] = None) -> None:
+        """Write one result to the files: JSON, NPZ, and its drawing (``canvas``, or drawn here) to the video or
+        image. Runs on the writer thread when overlapped; the visualizer is then used by that thread only.
+        Drawn first, so that a drawing error leaves every file at the same frame."""
+        drawn = self.root is not None and self.draws(res)
+        if drawn and canvas is None:
+            canvas = self.canvas = self.visualizer.render(res.frame, res, out=self.canvas)
         if self.json is not None:
             self.json.write_result(res)
         if self.npz is not None:
             self.npz.add(res)
-        if self.visualizer is None or (self.root is None and not self.show) or res.frame is None:
-            return True
-        self.canvas = self.visualizer.render(res.frame, res, out=self.canvas)
+        if not drawn:
+            return
         if self.video is not None:
-            self.video.write(self.canvas)
-        elif self.root is not None and self.is_image:
-            write_image(self.paths["vis"], self.canvas)
-        if self.show:
-            cv2.imshow("pose3d-rt", self.canvas)
-            if cv2.waitKey(max(1, math.ceil(self.show_interval * 1000))) & 0xFF in (27, ord("q")):
-                return False
-        return True
+            self.video.write(canvas)
+        elif self.is_image:
+            write_image(self.paths["vis"], canvas)
+
+    def display(self, res: FrameResult) -> Tuple[Optional[np.ndarray], bool]:
+        """``--show`` (main thread): draw ``res`` into a new canvas and show it; (canvas, False when the user asked
+        to stop with q or Esc in the window)."""
+        if not (self.show and self.draws(res)):
+            return None, True
+        canvas = self.visualizer.render(res.frame, res)  # a new buffer: the writer may still be encoding the last
+        cv2.imshow("pose3d-rt", canvas)
+        stop = cv2.waitKey(max(1, math.ceil(self.show_interval * 1000))) & 0xFF in (27, ord("q"))
+        return canvas, not stop
 
     def close(self) -> None:
         """Finish every output (each one is valid after this, also after an interruption)."""
@@ -187,14 +210,32 @@ def _progress_bar(info: VideoInfo, progress: bool):
     return tqdm(total=info.total_frames, unit="frame", desc=info.name, disable=None)
 
 
-def _stream(pipeline, src: FrameSource, outputs: _Outputs, bar, t0: float) -> Tuple[int, int, bool]:
-    """Run the pipeline over ``src`` into ``outputs``: (frames, persons, interrupted by Ctrl-C)."""
+def _writer(outputs: _Outputs, overlap: bool) -> OrderedWorker:
+    """The worker that writes each ``(result, canvas)``; an OSError (disk full, folder gone) becomes one line."""
+
+    def handle(item: Tuple[FrameResult, Optional[np.ndarray]]) -> None:
+        try:
+            outputs.write(*item)
+        except OSError as exc:
+            where = f"--output-root {outputs.root}" if outputs.root is not None else "output"
+            raise InputError(f"{where}: writing the outputs failed at frame {item[0].frame_index} "
+                             f"({exc.strerror or exc})") from exc
+
+    return OrderedWorker(handle, WRITE_BEHIND, threaded=overlap)
+
+
+def _stream(pipeline, src: FrameSource, outputs: _Outputs, writer: OrderedWorker, bar,
+            t0: float) -> Tuple[int, int, bool]:
+    """Run the pipeline over ``src`` into ``writer``: (frames, persons, interrupted by Ctrl-C). A frame counts once
+    it is handed to the writer."""
     frames = persons = 0
+    results = pipeline.stream(src, keep_frames=outputs.visualizer is not None)
     try:
-        for res in pipeline.stream(src, keep_frames=outputs.visualizer is not None):
+        for res in results:
+            canvas, go_on = outputs.display(res)
+            writer.put((res, canvas))
             frames += 1
             persons += len(res)
-            go_on = outputs.write(res)
             if bar is not None:
                 bar.update(1)
                 dt = time.perf_counter() - t0
@@ -204,15 +245,38 @@ def _stream(pipeline, src: FrameSource, outputs: _Outputs, bar, t0: float) -> Tu
     except KeyboardInterrupt:
         log.warning("interrupted after %d frames; outputs so far are kept", frames)
         return frames, persons, True
+    finally:
+        close = getattr(results, "close", None)
+        if close is not None:
+            close()  # the pipeline's own clean-up now, in this thread
     return frames, persons, False
+
+
+def _finish_after_error(writer: OrderedWorker) -> None:
+    """Write what was computed before an error; a second error of the writer is logged (the first one is raised)."""
+    try:
+        writer.finish()
+    except Exception as exc:  # noqa: BLE001 - the pipeline's error is the one raised
+        log.error("the writer failed too: %s", exc)
+
+
+def _timing(frames: int, t0: float, clock: EngineClock, src: FrameSource, writer: OrderedWorker,
+            overlap: bool) -> FrameTiming:
+    timing = frame_timing(frames, time.perf_counter() - t0, clock, read_wait_s=src.wait_seconds,
+                          write_wait_s=writer.wait_s, decode_s=src.read_seconds, output_s=writer.busy_s,
+                          overlapped=overlap)
+    log.info("timing: %s", timing.describe())
+    return timing
 
 
 def run(pipeline_factory, input_spec: str, *, output_root: Optional[str] = None, save_predictions: bool = False,
         save_npz: bool = False, show: bool = False, visualizer=None, progress: bool = True,
-        show_interval: float = 0.0) -> RunSummary:
+        show_interval: float = 0.0, overlap: bool = True) -> RunSummary:
     """Probe ``input_spec`` first, then build the pipeline (``pipeline_factory()``), stream, write outputs.
 
     ``show_interval``: seconds each shown frame is held (the demo's ``--show-interval``; 0 = as fast as possible).
+    ``overlap``: decode and draw/encode/write on background threads (same outputs; False does all in this thread).
+    The summary's ``timing`` splits the wall time into network time and the rest (:class:`FrameTiming`).
     """
     src, root, paths = _probe(input_spec, output_root, save_predictions, save_npz, show)  # before any model
     info = src.info
@@ -224,19 +288,38 @@ def run(pipeline_factory, input_spec: str, *, output_root: Optional[str] = None,
     except BaseException:
         src.close()
         raise
+    src.read_ahead = READ_AHEAD if overlap else 0
     bar = _progress_bar(info, progress)
-    t0 = time.perf_counter()
+    writer: Optional[OrderedWorker] = None
     try:
-        frames, persons, interrupted = _stream(pipeline, src, outputs, bar, t0)
+        writer = _writer(outputs, overlap)
+        with engine_clock(pipeline) as clock:
+            t0 = time.perf_counter()
+            try:
+                frames, persons, interrupted = _stream(pipeline, src, outputs, writer, bar, t0)
+            except BaseException:
+                _finish_after_error(writer)
+                raise
+            writer.finish()
+            timing = _timing(frames, t0, clock, src, writer, overlap)
     finally:
-        if bar is not None:
-            bar.close()
+        _close_all(writer, bar, outputs, src, show)
+    return RunSummary(frames, persons, timing.wall_s, paths.get("vis"),
+                      paths.get("json") if outputs.json else None, paths.get("npz") if outputs.npz else None,
+                      interrupted, src.error, timing)
+
+
+def _close_all(writer: Optional[OrderedWorker], bar, outputs: _Outputs, src: FrameSource, show: bool) -> None:
+    """Stop the threads, then close every output and the input (each step runs even if one before it fails)."""
+    try:
+        if writer is not None:
+            writer.abort()  # a no-op after finish(); the thread is gone before the outputs close
+    finally:
         try:
+            if bar is not None:
+                bar.close()
             outputs.close()
         finally:
-            src.close()
+            src.close()  # stops the reader thread, then releases the capture
             if show:
                 cv2.destroyAllWindows()
-    dt = time.perf_counter() - t0
-    return RunSummary(frames, persons, dt, paths.get("vis"), paths.get("json") if outputs.json else None,
-                      paths.get("npz") if outputs.npz else None, interrupted, src.error)

@@ -32,7 +32,7 @@ from .boxes import boxes_from_keypoints, whole_image_box
 from .engines.base import Engine
 from .errors import InputError
 from .frames import check_frame
-from .hub import Role, lifter_export_options, resolve
+from .hub import Role, detector_export_options, lifter_export_options, resolve
 from .io.held_frames import hold, must_encode, release
 from .io.sources import FrameSource, open_source
 from .lifters.streaming import LiftedFrame, Lifter
@@ -74,6 +74,10 @@ class PipelineOptions:
     det_nms_iou_thr: Optional[float] = None
     det_nms_pre: Optional[int] = None
     det_max_per_img: Optional[int] = None
+    # Detector letterbox (pose3d_rt.rtmdet.detector): "rect" pads the resized frame to a multiple of 32 only,
+    # "square" to the full input size (mmdet). None: rect in default mode when the detector takes any H x W (a
+    # .pth is exported so), square in mmpose mode (the demo's).
+    det_letterbox: Optional[str] = None
     # Crop warp: "fixed_point" (bit-exact with mmpose / OpenCV 4.x, ~0.8 ms per crop) or "opencv" (cv2.warpAffine
     # of the installed OpenCV, ~10x faster, within a few grey levels). None: fixed_point in mmpose mode, else opencv.
     warp_method: Optional[str] = None
@@ -91,6 +95,10 @@ class PipelineOptions:
             raise InputError(f"max_age must be >= 0, got {self.max_age}")
         if mode == "mmpose" and self.det_interval != 1:
             raise InputError("det_interval > 1 is a default-mode option (the mmpose demo detects every frame)")
+        if self.det_letterbox not in (None, "rect", "square"):
+            raise InputError(f"det_letterbox must be 'rect', 'square' or None, got {self.det_letterbox!r}")
+        if mode == "mmpose" and self.det_letterbox == "rect":
+            raise InputError("det_letterbox='rect' is a default-mode option (the mmpose demo letterboxes to a square)")
 
 
 class Pose3DPipeline:
@@ -115,9 +123,11 @@ class Pose3DPipeline:
         opt = self.options
         if detector is None or pose2d is None:
             raise InputError("Pose3DPipeline needs a detector and a pose2d model")
-        self.detector = Detector(resolve(detector, Role.DETECTOR, device=device, threads=threads),
+        self.detector = Detector(resolve(detector, Role.DETECTOR, device=device, threads=threads,
+                                         export_options=detector_export_options(mode)),
                                  score_thr=opt.det_score_thr, nms_iou_thr=opt.det_nms_iou_thr,
-                                 nms_pre=opt.det_nms_pre, max_per_img=opt.det_max_per_img)
+                                 nms_pre=opt.det_nms_pre, max_per_img=opt.det_max_per_img,
+                                 letterbox=opt.det_letterbox or ("square" if mode == "mmpose" else None))
         flip = opt.flip_test if opt.flip_test is not None else mode == "mmpose"
         warp = opt.warp_method or ("fixed_point" if mode == "mmpose" else "opencv")
         self.pose2d = PoseEstimator(resolve(pose2d, Role.POSE2D, device=device, threads=threads), flip_test=flip,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, TypeVar
 
 from ..errors import Pose3DError
-from ..hub import Role, check, default_alias, lifter_export_options, resolve
+from ..hub import Role, check, default_alias, detector_export_options, lifter_export_options, resolve
 
 log = logging.getLogger("pose3d_rt")
 T = TypeVar("T")
@@ -67,11 +67,12 @@ def _factory(args: argparse.Namespace, models: Sequence[ModelChoice], options: D
     def factory():
         from ..pipeline import Pose3DPipeline
 
+        export_options = {Role.DETECTOR: detector_export_options(args.mode),
+                          Role.LIFTER: lifter_export_options(options.get("causal"), mode=args.mode,
+                                                             online=bool(options.get("online")))}
         engines = {
             m.role: flagged(m.flag, resolve, m.arg, m.role, device=args.device, threads=args.threads,
-                            export_options=lifter_export_options(options.get("causal"), mode=args.mode,
-                                                                 online=bool(options.get("online")))
-                            if m.role is Role.LIFTER else None, progress=not args.no_progress)
+                            export_options=export_options.get(m.role), progress=not args.no_progress)
             for m in models
         }
         pipe = Pose3DPipeline(engines[Role.DETECTOR], engines[Role.POSE2D], engines[Role.LIFTER], device=args.device,

@@ -84,6 +84,13 @@ def lifter_export_options(causal: Optional[bool] = None, *, mode: str = "default
     return opts
 
 
+def detector_export_options(mode: str = "default") -> Dict[str, Any]:
+    """How a detector ``.pth`` is exported for the pipeline; also the key of the export cache. Default mode gets
+    dynamic H/W (``pose3d-rt export --dynamic-hw``), for the rect letterbox (:mod:`pose3d_rt.rtmdet.detector`);
+    mmpose mode keeps the static square graph of the mmpose demo."""
+    return {"dynamic_hw": True} if mode == "default" else {}
+
+
 def export_onnx(checkpoint: Union[str, Path], output: Union[str, Path], **options: Any) -> Any:
     """:func:`pose3d_rt.export.export_onnx` (``pose3d-rt export``); a one-line :class:`Pose3DError` when the
     ``[export]`` extra is missing."""
@@ -106,5 +113,28 @@ def build_engine(onnx_path: Union[str, Path], output: Union[str, Path], **option
     return _build_engine(onnx_path, output, **options)
 
 
-__all__ = ["cache_home", "checkpoint_path", "file_sha256", "export_cached", "lifter_export_options", "export_onnx",
-           "build_engine"]
+def int8_path(fp32_onnx: Union[str, Path], cache_dir: Optional[Path] = None) -> Path:
+    """Where the INT8 version of an FP32 ``.onnx`` is kept (``run --precision int8``): beside it, named
+    ``<name>.int8.onnx``, when it is one of the cache's exports (so it is keyed like the export), else in the
+    cache's ``onnx/`` keyed by the file's sha256: ``<stem>.<sha256[:16]>.int8.onnx``."""
+    src = Path(fp32_onnx)
+    out_dir = (cache_dir or cache_home()) / "onnx"
+    if src.parent.resolve() == out_dir.resolve():
+        return src.with_name(f"{src.stem}.int8.onnx")
+    return out_dir / f"{src.stem}.{file_sha256(src)[:16]}.int8.onnx"
+
+
+def quantize_onnx(model: Union[str, Path], output: Union[str, Path], feeds: Any, **options: Any) -> Any:
+    """:func:`pose3d_rt.export.quantize.quantize_onnx` (static QDQ INT8; torch-free, needs the onnx package); a
+    one-line :class:`Pose3DError` when onnx is missing."""
+    try:
+        from ..export.quantize import quantize_onnx as _quantize_onnx  # lazy: onnx + onnxruntime.quantization
+    except ImportError as exc:
+        raise Pose3DError(
+            f"quantizing needs the onnx package (the [quantize] extra): pip install 'pose3d-rt[quantize]' ({exc})"
+        ) from None
+    return _quantize_onnx(model, output, feeds, **options)
+
+
+__all__ = ["cache_home", "checkpoint_path", "file_sha256", "export_cached", "lifter_export_options",
+           "detector_export_options", "export_onnx", "build_engine", "int8_path", "quantize_onnx"]

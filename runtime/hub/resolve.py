@@ -150,8 +150,9 @@ def resolve(arg: Union[ModelArg, ZooEntry], role: Union[Role, str], *, device: s
 def fetch_and_export(alias: Union[str, ZooEntry], export_options: Optional[Dict[str, Any]] = None,
                      **fetch_kwargs: Any) -> Path:
     """Fetch a zoo checkpoint and export it to ONNX once (cached); returns the .onnx path. Needs the [export] extra.
-    A lifter is exported with :func:`~pose3d_rt.hub.cache.lifter_export_options` unless ``export_options`` say
-    otherwise, so the file is the one the pipeline uses."""
+    A lifter is exported with :func:`~pose3d_rt.hub.cache.lifter_export_options` and a detector with
+    :func:`~pose3d_rt.hub.cache.detector_export_options` (default mode) unless ``export_options`` say otherwise,
+    so the file is the one the pipeline uses."""
     entry = alias if isinstance(alias, ZooEntry) else get(alias)
     if not entry.supported:
         raise ModelError(f"alias {entry.alias!r} ({entry.family}) cannot be exported: not yet supported by the runtime")
@@ -159,6 +160,8 @@ def fetch_and_export(alias: Union[str, ZooEntry], export_options: Optional[Dict[
     role = Role.parse(entry.role)
     if export_options is None and role is Role.LIFTER:
         export_options = cache.lifter_export_options()
+    elif export_options is None and role is Role.DETECTOR:
+        export_options = cache.detector_export_options()
     return cache.export_cached(checkpoint, role, export_options)
 
 

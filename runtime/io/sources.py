@@ -4,11 +4,13 @@
 An array goes through :func:`~pose3d_rt.frames.check_frame` (gray and BGRA become BGR); frames of
 :meth:`FrameSource.from_frames` are checked by the pipeline as they come.
 Everything unreadable raises :class:`~pose3d_rt.errors.InputError` naming the input and what is wrong.
+``source.read_ahead = N`` decodes on a background thread N frames ahead (what ``pose3d-rt run`` does).
 """
 from __future__ import annotations
 
 import logging
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, List, Optional, Union
@@ -18,6 +20,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..frames import check_frame
+from .workers import ReadAhead
 
 log = logging.getLogger(__name__)
 
@@ -44,17 +47,27 @@ class VideoInfo:
 
 
 class FrameSource:
-    """Iterable of BGR uint8 frames. Use as a context manager so the capture is released."""
+    """Iterable of BGR uint8 frames. Use as a context manager so the capture is released.
+
+    ``read_ahead`` > 0 decodes on a background thread that many frames ahead of the consumer
+    (:class:`~pose3d_rt.io.workers.ReadAhead`; the frames and their order are the same); :meth:`close` stops it.
+    ``read_seconds``: time spent decoding; ``wait_seconds``: time the consumer waited for a frame (the same
+    without read-ahead)."""
 
     def __init__(self, spec: str, info: VideoInfo, *, cap=None, files: Optional[List[Path]] = None,
-                 image: Optional[np.ndarray] = None) -> None:
+                 image: Optional[np.ndarray] = None, read_ahead: int = 0) -> None:
         self.spec = spec
         self.info = info
         self._cap = cap
         self._files = files
         self._image = image
-        self.frames_read = 0
+        self._iterable = None
+        self.read_ahead = int(read_ahead)
+        self.frames_read = 0  # frames handed to the consumer
         self.error: Optional[str] = None  # set when a stream broke part-way (the frames before it were delivered)
+        self._broke: Optional[str] = None  # the break, seen by the decoder (maybe ahead of the consumer)
+        self._reader: Optional[ReadAhead] = None
+        self._inline_s = 0.0
 
     @classmethod
     def from_frames(cls, frames, width: int, height: int, fps: float = DEFAULT_FPS,
@@ -64,24 +77,57 @@ class FrameSource:
         src._iterable = frames
         return src
 
+    @property
+    def read_seconds(self) -> float:
+        return self._inline_s + (self._reader.busy_s if self._reader is not None else 0.0)
+
+    @property
+    def wait_seconds(self) -> float:
+        return self._inline_s + (self._reader.wait_s if self._reader is not None else 0.0)
+
     def __iter__(self) -> Iterator[np.ndarray]:
-        if getattr(self, "_iterable", None) is not None:
-            for frame in self._iterable:
+        if self.read_ahead > 0:
+            if self._reader is not None:
+                self._reader.close()
+            self._reader = ReadAhead(self._frames(), self.read_ahead, name=f"pose3d-rt-reader:{self.info.name}")
+            frames: Iterator[np.ndarray] = iter(self._reader)
+        else:
+            frames = self._frames()
+        try:
+            while True:
+                t0 = time.perf_counter()
+                try:
+                    frame = next(frames)
+                except StopIteration:
+                    break
+                finally:
+                    if self.read_ahead <= 0:
+                        self._inline_s += time.perf_counter() - t0
                 self.frames_read += 1
                 yield frame
+        finally:
+            if self._reader is not None:
+                self._reader.close()
+        if self._broke is not None:
+            self.error = self._broke
+            log.warning(self.error)
+
+    def _frames(self) -> Iterator[np.ndarray]:
+        """The decoded frames (on the reader thread with read-ahead); a part-way break is noted in ``_broke``."""
+        if self._iterable is not None:
+            yield from self._iterable
             return
         if self._image is not None:
-            self.frames_read = 1
             yield self._image
             return
+        n = 0
         if self._files is not None:
             for path in self._files:
                 img = cv2.imread(str(path), cv2.IMREAD_COLOR)
                 if img is None:
-                    self.error = f"{path}: not a readable image; stopped after {self.frames_read} frames"
-                    log.warning(self.error)
+                    self._broke = f"{path}: not a readable image; stopped after {n} frames"
                     return
-                self.frames_read += 1
+                n += 1
                 yield img
             return
         cap = self._cap
@@ -89,16 +135,16 @@ class FrameSource:
             ok, frame = cap.read()
             if not ok or frame is None:
                 total = self.info.total_frames
-                if total is not None and self.frames_read < total - 1:
-                    self.error = (
-                        f"{self.spec}: decoding stopped at frame {self.frames_read} of {total} (corrupt or truncated)"
-                    )
-                    log.warning(self.error)
+                if total is not None and n < total - 1:
+                    self._broke = f"{self.spec}: decoding stopped at frame {n} of {total} (corrupt or truncated)"
                 return
-            self.frames_read += 1
+            n += 1
             yield frame
 
     def close(self) -> None:
+        """Stop the read-ahead thread (if any), then release the capture."""
+        if self._reader is not None:
+            self._reader.close()
         if self._cap is not None:
             self._cap.release()
             self._cap = None

@@ -17,8 +17,8 @@ from .decode import (
     level_shapes,
     make_priors,
 )
-from .detector import OUTPUT_FORMATS, Detector, DetectorConfig, parse_detector_metadata
-from .preprocess import Letterbox, PreprocessConfig, letterbox
+from .detector import LETTERBOXES, OUTPUT_FORMATS, Detector, DetectorConfig, parse_detector_metadata
+from .preprocess import Letterbox, PreprocessConfig, letterbox, rect_input_hw
 
 __all__ = [
     "Detections",
@@ -28,8 +28,10 @@ __all__ = [
     "PostprocessConfig",
     "Letterbox",
     "OUTPUT_FORMATS",
+    "LETTERBOXES",
     "DEFAULT_STRIDES",
     "letterbox",
+    "rect_input_hw",
     "level_shapes",
     "make_priors",
     "distance2bbox",
