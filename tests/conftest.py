@@ -92,3 +92,13 @@ def checkpoints() -> dict:
             (out / f"{m}.recipe-sha256").write_text(_recipe_digest(m))
     return {m: out / f"{m}.pth" for m in MODELS}
 
+
+
+@pytest.fixture(scope="session")
+def onnx_models(checkpoints, tmp_path_factory) -> dict:
+    """``{model name: Path to .onnx}``: the rebuilt checkpoints exported once per session with ``export_onnx``'s
+    default options (the strided form for the lifters, as the pipeline uses)."""
+    from pose3d_rt.export import export_onnx
+
+    out = tmp_path_factory.mktemp("onnx")
+    return {name: Path(export_onnx(ckpt, out / f"{name}.onnx")) for name, ckpt in checkpoints.items()}
