@@ -59,13 +59,28 @@ def fixtures_dir() -> Path:
     return FIXTURES
 
 
+def _read(path: Path) -> str:
+    return path.read_text() if path.is_file() else ""
+
+
+def _recipe_digest(model: str) -> str:
+    """sha256 of everything a checkpoint is rebuilt from (the script and the model's weights/ files)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for p in (FIXTURES / "build_checkpoint.py", *sorted((FIXTURES / "weights").glob(f"{model}.*"))):
+        h.update(p.name.encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()
+
+
 @pytest.fixture(scope="session")
 def checkpoints() -> dict:
     """``{model name: Path to .pth}`` rebuilt bit-exactly from the fixture recipe (needs torch)."""
     if not HAS_TORCH:
         pytest.skip("needs the [export] extra (torch, onnx) to rebuild the checkpoints")
     out = CKPT_CACHE / "checkpoints"
-    missing = [m for m in MODELS if not (out / f"{m}.pth").is_file()]
+    missing = [m for m in MODELS if not (out / f"{m}.pth").is_file()
+               or _read(out / f"{m}.recipe-sha256") != _recipe_digest(m)]
     if missing:
         out.mkdir(parents=True, exist_ok=True)
         subprocess.run(
@@ -73,5 +88,17 @@ def checkpoints() -> dict:
             check=True,
             cwd=str(FIXTURES),
         )
+        for m in missing:  # stamp: a refreshed fixture recipe rebuilds the cached checkpoint
+            (out / f"{m}.recipe-sha256").write_text(_recipe_digest(m))
     return {m: out / f"{m}.pth" for m in MODELS}
 
+
+
+@pytest.fixture(scope="session")
+def onnx_models(checkpoints, tmp_path_factory) -> dict:
+    """``{model name: Path to .onnx}``: the rebuilt checkpoints exported once per session with ``export_onnx``'s
+    default options (the strided form for the lifters, as the pipeline uses)."""
+    from pose3d_rt.export import export_onnx
+
+    out = tmp_path_factory.mktemp("onnx")
+    return {name: Path(export_onnx(ckpt, out / f"{name}.onnx")) for name, ckpt in checkpoints.items()}

@@ -6,8 +6,8 @@ import random
 
 import pytest
 from conftest import FIXTURES
-from pose3d_rt.cli import main
 from pose3d_rt import hub
+from pose3d_rt.cli import main
 from test_zoo import home, server  # noqa: F401  (autouse tmp cache home; the 127.0.0.1 HTTP server)
 
 

@@ -5,12 +5,11 @@ output scale. Covers tracks that start mid-stream and mid-chunk, gaps, end_track
 receptive field, the end-of-stream flush, several chunk sizes, centred and causal models."""
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import List
 
 import numpy as np
 import pytest
 from conftest import requires_torch
-
 from pose3d_rt.engines import load_engine
 from pose3d_rt.errors import InputError
 from pose3d_rt.lifters import LiftedFrame, Lifter, lift_offline
