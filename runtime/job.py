@@ -34,6 +34,8 @@ import cv2
 import numpy as np
 
 from .errors import InputError
+from .frames import check_frame
+from .io.held_frames import FrameStore, must_encode
 from .io.sinks import NpzSpill, PredictionWriter, VideoSink, h36m_meta_info, write_image
 from .io.sources import FrameSource, VideoInfo, open_source
 from .io.workers import READ_AHEAD, WRITE_BEHIND, OrderedWorker
@@ -116,18 +118,34 @@ class _Outputs:
     show: bool = False
     show_interval: float = 0.0
     canvas: Optional[np.ndarray] = None  # one drawing buffer for the whole stream
+    frames: Optional[FrameStore] = None  # the frames to draw, from decoding until their result is drawn
 
-    def draws(self, res: FrameResult) -> bool:
-        """Whether ``res`` is drawn (a visualizer, a frame, and a file or a window to put the drawing in)."""
-        return self.visualizer is not None and res.frame is not None and (self.root is not None or self.show)
+    def hold(self, index: int, frame: np.ndarray) -> None:
+        """``FrameSource.on_frame``: keep frame ``index`` for drawing (called where it is decoded; a frame the
+        pipeline will refuse is not kept, the pipeline raises its one-line error)."""
+        try:
+            frame = check_frame(frame, f"frame {index}")
+        except InputError:
+            return
+        self.frames.put(index, frame)
+
+    def _frame(self, res: FrameResult) -> np.ndarray:
+        frame = self.frames.pop(res.frame_index)
+        if frame is None:
+            raise RuntimeError(f"frame {res.frame_index} was not held for drawing")
+        return frame
+
+    def draws(self) -> bool:
+        """Whether results are drawn (a visualizer, and a file or a window to put the drawing in)."""
+        return self.frames is not None and (self.root is not None or self.show)
 
     def write(self, res: FrameResult, canvas: Optional[np.ndarray] = None) -> None:
         """Write one result to the files: JSON, NPZ, and its drawing (``canvas``, or drawn here) to the video or
         image. Runs on the writer thread when overlapped; the visualizer is then used by that thread only.
         Drawn first, so that a drawing error leaves every file at the same frame."""
-        drawn = self.root is not None and self.draws(res)
+        drawn = self.root is not None and self.draws()
         if drawn and canvas is None:
-            canvas = self.canvas = self.visualizer.render(res.frame, res, out=self.canvas)
+            canvas = self.canvas = self.visualizer.render(self._frame(res), res, out=self.canvas)
         if self.json is not None:
             self.json.write_result(res)
         if self.npz is not None:
@@ -142,9 +160,9 @@ class _Outputs:
     def display(self, res: FrameResult) -> Tuple[Optional[np.ndarray], bool]:
         """``--show`` (main thread): draw ``res`` into a new canvas and show it; (canvas, False when the user asked
         to stop with q or Esc in the window)."""
-        if not (self.show and self.draws(res)):
+        if not (self.show and self.draws()):
             return None, True
-        canvas = self.visualizer.render(res.frame, res)  # a new buffer: the writer may still be encoding the last
+        canvas = self.visualizer.render(self._frame(res), res)  # a new buffer: the writer may be encoding the last
         cv2.imshow("pose3d-rt", canvas)
         stop = cv2.waitKey(max(1, math.ceil(self.show_interval * 1000))) & 0xFF in (27, ord("q"))
         return canvas, not stop
@@ -229,7 +247,7 @@ def _stream(pipeline, src: FrameSource, outputs: _Outputs, writer: OrderedWorker
     """Run the pipeline over ``src`` into ``writer``: (frames, persons, interrupted by Ctrl-C). A frame counts once
     it is handed to the writer."""
     frames = persons = 0
-    results = pipeline.stream(src, keep_frames=outputs.visualizer is not None)
+    results = pipeline.stream(src)  # the frames to draw are held by outputs.frames (FrameSource.on_frame)
     try:
         for res in results:
             canvas, go_on = outputs.display(res)
@@ -289,6 +307,9 @@ def run(pipeline_factory, input_spec: str, *, output_root: Optional[str] = None,
         src.close()
         raise
     src.read_ahead = READ_AHEAD if overlap else 0
+    if visualizer is not None:  # the pipeline's delay decides, as for Pose3DPipeline.stream(keep_frames=True)
+        outputs.frames = FrameStore(must_encode(info.width, info.height, getattr(pipeline, "latency", 0) + 1))
+        src.on_frame = outputs.hold
     bar = _progress_bar(info, progress)
     writer: Optional[OrderedWorker] = None
     try:
@@ -321,5 +342,7 @@ def _close_all(writer: Optional[OrderedWorker], bar, outputs: _Outputs, src: Fra
             outputs.close()
         finally:
             src.close()  # stops the reader thread, then releases the capture
+            if outputs.frames is not None:
+                outputs.frames.clear()  # frames decoded ahead or waiting for the lifter when the run stopped
             if show:
                 cv2.destroyAllWindows()

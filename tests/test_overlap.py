@@ -86,6 +86,37 @@ def test_overlapped_run_writes_the_same_bytes_as_the_sequential_run(tmp_path, vi
         np.testing.assert_array_equal(a[k], b[k])
 
 
+@pytest.mark.parametrize("encode", [False, True], ids=["raw", "jpeg"])
+def test_video_equals_drawing_the_frames_the_pipeline_keeps(tmp_path, video, monkeypatch, encode):
+    """The run holds the frames itself (encoded on the reader, decoded on the writer): the same video as drawing
+    ``Pose3DPipeline.stream(keep_frames=True)``'s frames, raw or JPEG-held; and the held frames stay bounded."""
+    import pose3d_rt.job as job
+    from pose3d_rt.io import held_frames
+    from pose3d_rt.io.workers import READ_AHEAD, WRITE_BEHIND
+
+    if encode:
+        monkeypatch.setattr(held_frames, "FRAME_QUEUE_BYTES", 1)
+    stores = []
+
+    class Store(held_frames.FrameStore):
+        def __init__(self, enc):
+            super().__init__(enc)
+            stores.append(self)
+
+    monkeypatch.setattr(job, "FrameStore", Store)
+    pipe = _factory()()
+    ref = tmp_path / "ref.avi"
+    vis, canvas = Visualizer(), None
+    with sinks.VideoSink(ref, 20.0) as sink, open_source(video) as src:
+        for res in pipe.stream(src, keep_frames=True):
+            canvas = vis.render(res.frame, res, out=canvas)
+            sink.write(canvas)
+    summary = _run(video, tmp_path / "o", _factory())  # a fresh pipeline: the scripted detector counts its calls
+    assert summary.video_path.read_bytes() == ref.read_bytes()
+    assert stores[0].encode is encode and len(stores[0]) == 0
+    assert stores[0].peak <= pipe.latency + 1 + READ_AHEAD + WRITE_BEHIND + 2
+
+
 def test_drawing_runs_on_the_writer_thread_and_show_draws_in_the_main_thread(tmp_path, video, monkeypatch):
     import pose3d_rt.job as job
 
@@ -145,21 +176,30 @@ def _outputs_agree(out: Path, name: str, frames: int) -> None:
     assert not [p for p in out.iterdir() if p.name.startswith(".")], "temporary files left behind"
 
 
-def test_ctrl_c_while_the_writer_is_busy_keeps_the_frames_done(tmp_path, video):
-    """A real SIGINT reaches the main thread while it waits on a full writer queue."""
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
+def test_signal_while_the_writer_is_busy_keeps_the_frames_done(tmp_path, video, signum):
+    """A real SIGINT (Ctrl-C), or SIGTERM with the CLI's handler, reaches the main thread while it waits on a full
+    writer queue: the run ends as interrupted with every computed frame written."""
+    from pose3d_rt.cli.main import _raise_interrupt
+
+    old = signal.signal(signal.SIGTERM, _raise_interrupt) if signum == signal.SIGTERM else None
     main_id = threading.main_thread().ident
 
     class Slow(Visualizer):
         def render(self, frame, result, out=None):
             if result.frame_index == 6:
-                signal.pthread_kill(main_id, signal.SIGINT)
+                signal.pthread_kill(main_id, signum)
             time.sleep(0.02)
             return super().render(frame, result, out=out)
 
     try:
-        summary = _run(video, tmp_path / "o", visualizer=Slow())
-    except KeyboardInterrupt:  # the signal came after the stream (a very slow machine): outputs still valid
-        summary = None
+        try:
+            summary = _run(video, tmp_path / "o", visualizer=Slow())
+        except KeyboardInterrupt:  # the signal came after the stream (a very slow machine): outputs still valid
+            summary = None
+    finally:
+        if signum == signal.SIGTERM:
+            signal.signal(signal.SIGTERM, old)
     frames = len(_records(tmp_path / "o", video.stem))
     if summary is not None:
         assert summary.interrupted and summary.frames == frames

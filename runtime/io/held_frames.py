@@ -1,11 +1,14 @@
-"""Frames held while their results wait for the lifter's delay (``Pose3DPipeline.stream(keep_frames=True)``).
+"""Frames held while their results wait for the lifter's delay (``Pose3DPipeline.stream(keep_frames=True)``,
+and :class:`FrameStore` for ``pose3d-rt run``, which holds them beside the pipeline so that the JPEG encoding is done
+on the reader thread and the decoding on the writer thread).
 
 A frame is held raw, or JPEG-encoded (quality 95) when the whole delay queue of raw frames would exceed
 :data:`FRAME_QUEUE_BYTES`, so memory stays bounded for long delays and large frames.
 """
 from __future__ import annotations
 
-from typing import Optional
+import threading
+from typing import Dict, Optional
 
 import cv2
 import numpy as np
@@ -55,4 +58,35 @@ def release(res: FrameResult) -> FrameResult:
     return res
 
 
-__all__ = ["FRAME_QUEUE_BYTES", "HeldFrame", "hold", "release", "must_encode"]
+class FrameStore:
+    """Frames by frame index, from decoding until their result is drawn; thread-safe (one thread puts, another
+    pops). :meth:`put` holds a frame as :class:`HeldFrame` does (JPEG-encoded when ``encode``) in the putting
+    thread; :meth:`pop` decodes it in the popping thread. ``peak``: the most frames held at once."""
+
+    def __init__(self, encode: bool) -> None:
+        self.encode = bool(encode)
+        self._held: Dict[int, HeldFrame] = {}
+        self._lock = threading.Lock()
+        self.peak = 0
+
+    def put(self, index: int, frame: np.ndarray) -> None:
+        held = HeldFrame(frame, self.encode)
+        with self._lock:
+            self._held[int(index)] = held
+            self.peak = max(self.peak, len(self._held))
+
+    def pop(self, index: int) -> Optional[np.ndarray]:
+        """The frame ``index`` (decoded), no longer held; None if it is not held."""
+        with self._lock:
+            held = self._held.pop(int(index), None)
+        return None if held is None else held.get()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._held.clear()
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+
+__all__ = ["FRAME_QUEUE_BYTES", "FrameStore", "HeldFrame", "hold", "release", "must_encode"]

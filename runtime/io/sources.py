@@ -13,7 +13,7 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, List, Optional, Union
+from typing import Callable, Iterator, List, Optional, Union
 
 import cv2
 import numpy as np
@@ -52,7 +52,8 @@ class FrameSource:
     ``read_ahead`` > 0 decodes on a background thread that many frames ahead of the consumer
     (:class:`~pose3d_rt.io.workers.ReadAhead`; the frames and their order are the same); :meth:`close` stops it.
     ``read_seconds``: time spent decoding; ``wait_seconds``: time the consumer waited for a frame (the same
-    without read-ahead)."""
+    without read-ahead). ``on_frame(index, frame)``, if set, is called for every frame where it is decoded (on the
+    reader thread with read-ahead; ``pose3d-rt run`` keeps the frames to draw with it)."""
 
     def __init__(self, spec: str, info: VideoInfo, *, cap=None, files: Optional[List[Path]] = None,
                  image: Optional[np.ndarray] = None, read_ahead: int = 0) -> None:
@@ -68,6 +69,8 @@ class FrameSource:
         self._broke: Optional[str] = None  # the break, seen by the decoder (maybe ahead of the consumer)
         self._reader: Optional[ReadAhead] = None
         self._inline_s = 0.0
+        # called as on_frame(index, frame) for every frame as it is decoded (on the reader thread with read-ahead)
+        self.on_frame: Optional[Callable[[int, np.ndarray], None]] = None
 
     @classmethod
     def from_frames(cls, frames, width: int, height: int, fps: float = DEFAULT_FPS,
@@ -86,13 +89,13 @@ class FrameSource:
         return self._inline_s + (self._reader.wait_s if self._reader is not None else 0.0)
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        frames: Iterator[np.ndarray] = self._frames() if self.on_frame is None else _tapped(self._frames(),
+                                                                                              self.on_frame)
         if self.read_ahead > 0:
             if self._reader is not None:
                 self._reader.close()
-            self._reader = ReadAhead(self._frames(), self.read_ahead, name=f"pose3d-rt-reader:{self.info.name}")
-            frames: Iterator[np.ndarray] = iter(self._reader)
-        else:
-            frames = self._frames()
+            self._reader = ReadAhead(frames, self.read_ahead, name=f"pose3d-rt-reader:{self.info.name}")
+            frames = iter(self._reader)
         try:
             while True:
                 t0 = time.perf_counter()
@@ -154,6 +157,12 @@ class FrameSource:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _tapped(frames: Iterator[np.ndarray], hook: Callable[[int, np.ndarray], None]) -> Iterator[np.ndarray]:
+    for i, frame in enumerate(frames):
+        hook(i, frame)
+        yield frame
 
 
 def _read_image(path: Path) -> np.ndarray:

@@ -163,14 +163,14 @@ class OrderedWorker(Generic[T]):
         self._handle = handle
         self._q: queue.Queue = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
-        self._thread: Optional[threading.Thread] = None
-        if threaded:
-            self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-            self._thread.start()
         self.error: Optional[BaseException] = None
         self.done = 0  # items handled
         self.busy_s = 0.0
         self.wait_s = 0.0
+        self._thread: Optional[threading.Thread] = None
+        if threaded:
+            self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+            self._thread.start()
 
     def _call(self, item: T) -> None:
         t0 = time.perf_counter()
