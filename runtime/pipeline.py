@@ -29,6 +29,7 @@ from typing import Any, Deque, Iterator, List, Optional, Union
 import numpy as np
 
 from .boxes import boxes_from_keypoints, whole_image_box
+from .calibration import PRECISIONS, int8_models
 from .engines.base import Engine
 from .errors import InputError
 from .frames import check_frame
@@ -107,10 +108,15 @@ class Pose3DPipeline:
     Each model argument takes an ``.onnx``, ``.engine`` or ``.pth`` path, or an :class:`Engine`. A ``.pth`` is
     exported on first use and cached by its sha256 (needs the ``[export]`` extra). ``lifter=None`` stops at 2D
     (with tracking).
+
+    ``precision="int8"``: the detector and the 2D model run as static INT8 (QDQ) files, made once from the first
+    frames of ``calibration`` (a video, folder, image) beside the cached FP32 exports, then reused
+    (:func:`pose3d_rt.calibration.int8_models`); the lifter stays FP32.
     """
 
     def __init__(self, detector: ModelArg, pose2d: ModelArg, lifter: ModelArg = None, *, device: str = "cpu",
-                 mode: str = "default", threads: Optional[int] = None, **options: Any) -> None:
+                 mode: str = "default", threads: Optional[int] = None, precision: str = "fp32",
+                 calibration: Any = None, **options: Any) -> None:
         if mode not in MODES:
             raise InputError(f"mode must be one of {MODES}, got {mode!r}")
         known = {f.name for f in fields(PipelineOptions)}
@@ -123,6 +129,10 @@ class Pose3DPipeline:
         opt = self.options
         if detector is None or pose2d is None:
             raise InputError("Pose3DPipeline needs a detector and a pose2d model")
+        if precision not in PRECISIONS:
+            raise InputError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        if precision == "int8":
+            detector, pose2d = int8_models(detector, pose2d, calibration, mode=mode, device=device, threads=threads)
         self.detector = Detector(resolve(detector, Role.DETECTOR, device=device, threads=threads,
                                          export_options=detector_export_options(mode)),
                                  score_thr=opt.det_score_thr, nms_iou_thr=opt.det_nms_iou_thr,

@@ -448,47 +448,84 @@ def match_greedy(a, b, iou_thr: float = 0.5):
     return pairs
 
 
+def _unmatched_kinds(d, rest, other_all, frame_hw, bbox_thr: float) -> Tuple[int, int, float]:
+    """Of the unmatched detections ``rest`` of ``d``: how many lie wholly in the letterbox padding (right of or
+    below the frame), how many have a partner (IoU >= 0.5) among the other side's detections scoring at most
+    ``bbox_thr`` (a threshold crossing), and their highest score."""
+    h, w = frame_hw
+    box = d.boxes[rest]
+    in_padding = int(((box[:, 0] >= w) | (box[:, 1] >= h)).sum())
+    weak = other_all.select(other_all.scores <= bbox_thr)
+    crossing = int((box_iou(box, weak.boxes).max(1) >= 0.5).sum()) if len(weak) and len(box) else 0
+    return in_padding, crossing, float(d.scores[rest].max()) if len(rest) else 0.0
+
+
 def compare(det_a, det_b, frames, bbox_thr: float = 0.3) -> Dict[str, float]:
-    """How far ``det_b``'s person detections (score > ``bbox_thr``, as the pipeline keeps) are from ``det_a``'s."""
-    ious, dscore, n_a, n_b, matched = [], [], 0, 0, 0
+    """How far ``det_b``'s person detections (score > ``bbox_thr``, as the pipeline keeps) are from ``det_a``'s:
+    greedy IoU matching; IoU also with both boxes clipped to the frame (the square letterbox lets boxes hang
+    into the padding below/right of the frame, the rect one has little or no padding); what the unmatched are."""
+    r = dict.fromkeys(("n_a", "n_b", "matched", "a_in_padding", "b_in_padding", "a_crossing", "b_crossing"), 0)
+    ious, ious_clipped, dscore, top = [], [], [], 0.0
     for f in frames:
-        a = filter_detections(det_a(f), cat_id=0, bbox_thr=bbox_thr)
-        b = filter_detections(det_b(f), cat_id=0, bbox_thr=bbox_thr)
+        all_a, all_b = det_a(f), det_b(f)
+        a, b = (filter_detections(x, cat_id=0, bbox_thr=bbox_thr) for x in (all_a, all_b))
         pairs = match_greedy(a, b)
-        n_a, n_b, matched = n_a + len(a), n_b + len(b), matched + len(pairs)
+        r["n_a"], r["n_b"], r["matched"] = r["n_a"] + len(a), r["n_b"] + len(b), r["matched"] + len(pairs)
         ious += [p[2] for p in pairs]
         dscore += [abs(float(a.scores[i]) - float(b.scores[j])) for i, j, _ in pairs]
-    return {"frames": len(frames), "n_a": n_a, "n_b": n_b, "matched": matched,
-            "unmatched_a": n_a - matched, "unmatched_b": n_b - matched,
-            "mean_iou": float(np.mean(ious)) if ious else float("nan"),
-            "min_iou": float(np.min(ious)) if ious else float("nan"),
-            "max_abs_score_diff": float(np.max(dscore)) if dscore else float("nan"),
-            "mean_abs_score_diff": float(np.mean(dscore)) if dscore else float("nan")}
+        for i, j, _ in pairs:  # (pairs lying wholly in the padding have nothing left in the frame: skipped)
+            ca, cb = (np.clip(x, 0, [f.shape[1], f.shape[0]] * 2)[None] for x in (a.boxes[i], b.boxes[j]))
+            if (ca[0, 2:] > ca[0, :2]).all() and (cb[0, 2:] > cb[0, :2]).all():
+                ious_clipped.append(float(box_iou(ca, cb)[0, 0]))
+        for side, d, other_all, used in (("a", a, all_b, {p[0] for p in pairs}), ("b", b, all_a, {p[1] for p in pairs})):
+            rest = np.array([k for k in range(len(d)) if k not in used], np.int64)
+            pad, cross, mx = _unmatched_kinds(d, rest, other_all, f.shape[:2], bbox_thr)
+            r[f"{side}_in_padding"] += pad
+            r[f"{side}_crossing"] += cross
+            top = max(top, mx)
+    nan = float("nan")
+    r.update(frames=len(frames), unmatched_a=r["n_a"] - r["matched"], unmatched_b=r["n_b"] - r["matched"],
+             mean_iou=float(np.mean(ious)) if ious else nan, min_iou=float(np.min(ious)) if ious else nan,
+             mean_iou_clipped=float(np.mean(ious_clipped)) if ious_clipped else nan,
+             max_abs_score_diff=float(np.max(dscore)) if dscore else nan,
+             mean_abs_score_diff=float(np.mean(dscore)) if dscore else nan, max_unmatched_score=top)
+    return r
 
 
 def _report(what: str, r: Dict[str, float]) -> str:
-    return (f"{what}: {r['frames']} frames, {r['n_a']} vs {r['n_b']} detections, {r['matched']} matched "
-            f"(IoU >= 0.5; unmatched {r['unmatched_a']} / {r['unmatched_b']}), IoU mean {r['mean_iou']:.4f} "
-            f"min {r['min_iou']:.4f}, |score diff| max {r['max_abs_score_diff']:.4f} "
-            f"mean {r['mean_abs_score_diff']:.4f}")
+    return (f"{what}: {r['frames']} frames, {r['n_a']} vs {r['n_b']} detections (score > 0.3), {r['matched']} "
+            f"matched at IoU >= 0.5: IoU mean {r['mean_iou']:.4f} min {r['min_iou']:.4f} (clipped to the frame: "
+            f"mean {r['mean_iou_clipped']:.4f}), |score diff| max {r['max_abs_score_diff']:.4f} mean "
+            f"{r['mean_abs_score_diff']:.4f}; unmatched {r['unmatched_a']} / {r['unmatched_b']} (wholly in the "
+            f"padding {r['a_in_padding']} / {r['b_in_padding']}, threshold crossings {r['a_crossing']} / "
+            f"{r['b_crossing']}), highest unmatched score {r['max_unmatched_score']:.3f}")
 
 
-REAL_DET = os.environ.get("POSE3D_RT_REAL_RTMDET")  # a dynamic_hw .onnx export of a trained RTMDet, if any
+# a trained RTMDet: its .pth, or an .onnx exported with --dynamic-hw (e.g. the zoo's rtmdet-m-person), if any
+REAL_DET = os.environ.get("POSE3D_RT_REAL_RTMDET")
 
 
 @requires_torch
 @pytest.mark.slow
-def test_rect_vs_square_detections_on_the_fixture_video_and_stills(dynamic_rtmdet, capsys):
-    """Rect vs square detections of one dynamic-H/W graph, matched greedily by IoU; the figures are printed.
+def test_rect_vs_square_detections_on_the_fixture_video_and_stills(dynamic_rtmdet, tmp_path, capsys):
+    """Rect vs square detections of one dynamic-H/W graph, matched greedily by IoU; the figures are printed
+    (``pytest -s``).
 
-    The fixture checkpoints have random weights, and RTMDet's CSPNeXt has channel attention (a global average
-    over the whole feature map, padding included): the fixture network's outputs change wholesale with the
-    padding, so its figures measure that sensitivity, not what rect does to a trained detector. The control row
-    (square with pad 115 instead of 114: one grey level) shows the size of that noise. Bounds are asserted only
-    for a trained model given in $POSE3D_RT_REAL_RTMDET."""
+    RTMDet's CSPNeXt has channel attention (a global average over the whole feature map, padding included), so
+    less padding changes every score a little, not only near the bottom edge. The fixture checkpoint has random
+    weights: its detections are weak (scores 0.3-0.6). The unmatched are threshold crossings (a partner just
+    below 0.3 on the other side) and square-only boxes lying wholly in the grey padding below the frame, which
+    the rect input does not have. The control row (square letterbox, pad 115 instead of 114) shows how stable
+    the network is otherwise. Loose bounds only; with a trained model in $POSE3D_RT_REAL_RTMDET also most
+    detections must match."""
     from pose3d_rt.engines import load_engine
 
-    engine = load_engine(REAL_DET, threads=2) if REAL_DET else dynamic_rtmdet
+    engine = dynamic_rtmdet
+    if REAL_DET:
+        from pose3d_rt.export import export_onnx
+
+        path = export_onnx(REAL_DET, tmp_path / "real.onnx", dynamic_hw=True) if REAL_DET.endswith(".pth") else REAL_DET
+        engine = load_engine(str(path), threads=2)
     square, rect = Detector(engine, letterbox="square"), Detector(engine, letterbox="rect")
     control = Detector(engine, letterbox="square")
     control.preprocess_cfg = replace(control.preprocess_cfg, pad_value=(115, 115, 115))
@@ -505,6 +542,8 @@ def test_rect_vs_square_detections_on_the_fixture_video_and_stills(dynamic_rtmde
             print("  " + _report(what, r))
     for r in results.values():
         assert r["matched"] <= min(r["n_a"], r["n_b"])
+    r = results["video rect vs square"]
+    assert r["matched"] > 0 and r["mean_iou"] > 0.9 and r["max_abs_score_diff"] < 0.1
+    assert r["max_unmatched_score"] < 0.5  # only weak detections appear or vanish
     if REAL_DET:
-        r = results["video rect vs square"]
-        assert r["mean_iou"] > 0.9 and r["matched"] >= 0.9 * max(r["n_a"], r["n_b"])
+        assert r["matched"] >= 0.9 * max(r["n_a"], r["n_b"])

@@ -4,6 +4,8 @@ Everything pose3d-rt downloads or converts lives under :func:`cache_home` (``$PO
 ``~/.cache/pose3d_rt``): checkpoints in ``checkpoints/`` (see :mod:`pose3d_rt.hub.download`), and ONNX files
 exported from them in ``onnx/``, keyed by the checkpoint's sha256 and the export options, so the second run
 starts immediately. Exporting needs the ``[export]`` extra (torch, onnx); the error says so when it is missing.
+INT8 versions (``run --precision int8``) sit beside the exports (:func:`int8_path`); quantizing
+(:func:`quantize_onnx`) needs onnx but not torch.
 This module is the only place where the runtime reaches into :mod:`pose3d_rt.export`, lazily.
 """
 from __future__ import annotations
