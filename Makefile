@@ -10,6 +10,8 @@ setup:
 	$(BIN)/python -m pip install --upgrade pip
 	$(BIN)/python -m pip install torch==2.13.0
 	$(BIN)/python -m pip install -e ".[export,dev,openvino]"
+	# the peer in `make bench` (rtmlib 0.0.16): --no-deps, its opencv-python/-contrib would clash with our headless cv2
+	$(BIN)/python -m pip install --no-deps rtmlib==0.0.16
 
 test:
 	$(BIN)/python -m pytest -q

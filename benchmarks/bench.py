@@ -274,6 +274,9 @@ def summary(rows: List[Row]) -> Dict[str, Any]:
     out["baseline_fps"] = med("baseline_e2e")
     out["speedup"] = speed_ratio(row_by_key(rows, "e2e"), row_by_key(rows, "baseline_e2e"))
     out["baseline"] = {name: med("baseline_" + key) for name, key in SUMMARY_KEYS.items() if key != "vis"}
+    for target, key in ((out, "e2e"), (out["baseline"], "baseline_e2e")):  # the work each end-to-end run saw
+        r = row_by_key(rows, key)
+        target["persons_per_frame"] = None if r is None else r.info.get("persons_per_frame")
     return out
 
 
@@ -291,7 +294,7 @@ def run_bench(args: argparse.Namespace) -> Dict[str, Any]:
     notes: List[str] = []
     with bench_input(args) as video:
         frames, info = first_frames(video, args.stage_frames)
-        pipes = Pipelines(models, args.threads)
+        pipes = Pipelines(models, args.threads, calibration=str(video))
         rows = measure(config_variants(args, pipes, cfg, video, frames, skipped), args.repeats, args.warmup)
         ref = reference_path(args, video)
         input_text = str(video) if args.input else (f"synthetic {args.video_size[0]}x{args.video_size[1]}, "
@@ -316,26 +319,36 @@ def run_bench(args: argparse.Namespace) -> Dict[str, Any]:
             "rows": [r.to_dict() for r in rows], "skipped": skipped, "notes": notes}
 
 
+def _flush_c_stdio() -> None:
+    """Flush the C library's stdio buffers (a native library's printf would otherwise land after the switch)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError, TypeError):  # pragma: no cover - no C library to talk to
+        pass
+
+
 @contextlib.contextmanager
 def stdout_to_stderr() -> Iterator[Any]:
-    """Everything written to stdout inside (Python prints and native libraries alike) goes to stderr; yields the
-    real stdout, for the one JSON object."""
+    """Everything written to stdout inside (Python prints, and native libraries writing to file descriptor 1)
+    goes to stderr; yields the real ``sys.stdout``, for the one JSON object."""
     real = sys.stdout
-    sys.stdout.flush()
+    real.flush()
+    _flush_c_stdio()
     try:
-        fd = real.fileno()
-        saved = os.dup(fd)
-    except (AttributeError, OSError, ValueError):  # a stdout without a file descriptor (pytest's capsys)
-        fd = saved = None
+        saved: Optional[int] = os.dup(1)
+        os.dup2(2, 1)
+    except OSError:  # no file descriptor 1
+        saved = None
     try:
-        if saved is not None:
-            os.dup2(sys.stderr.fileno(), fd)
         with contextlib.redirect_stdout(sys.stderr):
             yield real
     finally:
         sys.stderr.flush()
+        _flush_c_stdio()
         if saved is not None:
-            os.dup2(saved, fd)
+            os.dup2(saved, 1)
             os.close(saved)
 
 

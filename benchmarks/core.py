@@ -53,6 +53,7 @@ class Row:
     note: str = ""
     samples: List[float] = field(default_factory=list)
     key: str = ""  # a stable id of the row (e.g. "det", "baseline_e2e", "e2e:cpu-fp32-di5") for summaries
+    info: Dict[str, Any] = field(default_factory=dict)  # what a run saw (e.g. persons per frame)
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
@@ -69,12 +70,14 @@ def summarize(samples: Iterable[float]) -> Tuple[float, float, int]:
 
 
 def make_row(stage: str, variant: str, unit: str, samples: Sequence[float], *, baseline: bool = False,
-             reference: bool = False, items_per_run: Optional[int] = None, note: str = "", key: str = "") -> Row:
+             reference: bool = False, items_per_run: Optional[int] = None, note: str = "", key: str = "",
+             info: Optional[Dict[str, Any]] = None) -> Row:
     if unit not in UNITS:
         raise ValueError(f"unit {unit!r}: expected one of {UNITS}")
     med, p90, n = summarize(samples)
     return Row(stage, variant, unit, med, p90, n, baseline=baseline, reference=reference,
-               items_per_run=items_per_run, note=note, samples=[float(s) for s in samples], key=key)
+               items_per_run=items_per_run, note=note, samples=[float(s) for s in samples], key=key,
+               info=dict(info or {}))
 
 
 def row_by_key(rows: Iterable[Row], key: str) -> Optional[Row]:
@@ -246,9 +249,8 @@ def loadavg() -> Optional[List[float]]:
 
 def _version(module: str) -> Optional[str]:
     """The installed version of ``module`` without importing it (None when it is not installed)."""
-    from importlib import metadata
-
     import sys
+    from importlib import metadata
 
     if module in sys.modules:
         return getattr(sys.modules[module], "__version__", None)

@@ -26,7 +26,7 @@ import logging
 import math
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -63,6 +63,7 @@ class Variant:
     note: str = ""
     warmup: Optional[Callable[[], None]] = None
     note_after: Optional[Callable[[], str]] = None  # a note known only after the runs (e.g. persons per frame)
+    info_after: Optional[Callable[[], Dict[str, Any]]] = None  # figures known only after the runs
 
 
 def _ms(t0: float, items: int) -> float:
@@ -95,7 +96,7 @@ def measure(variants: Sequence[Variant], repeats: int, warmup: int = 1) -> List[
         if v.note_after is not None:
             note = "; ".join(x for x in (note, v.note_after()) if x)
         rows.append(make_row(v.stage, v.label, v.unit, samples[id(v)], baseline=v.baseline, items_per_run=v.items,
-                             note=note, key=v.key))
+                             note=note, key=v.key, info=v.info_after() if v.info_after else None))
     return rows
 
 
@@ -115,20 +116,18 @@ def rect_hw(frame_hw: Tuple[int, int], size: int = RUNTIME_INPUT, multiple: int 
 
 def is_dynamic_hw(engine: Any) -> bool:
     """True for an RTMDet export that takes any H x W (``pose3d-rt export --dynamic-hw``)."""
-    return str((getattr(engine, "metadata", None) or {}).get("dynamic_hw", "")).lower() == "true"
+    from pose3d_rt.engines.base import static_dim
+
+    inputs = list(getattr(engine, "inputs", ()))
+    return bool(inputs) and len(inputs[0].shape) == 4 and all(static_dim(d) is None for d in inputs[0].shape[2:])
 
 
-def detector_at(engine: Any, input_hw: Optional[Tuple[int, int]] = None) -> Any:
-    """A :class:`~pose3d_rt.rtmdet.detector.Detector` on ``engine`` whose letterbox fills ``input_hw`` (a
-    ``dynamic_hw`` export runs at any multiple of 32); None = the engine's own input size."""
+def detector_at(engine: Any, letterbox: Optional[str] = None) -> Any:
+    """A :class:`~pose3d_rt.rtmdet.detector.Detector` on ``engine`` with the ``"square"`` or ``"rect"``
+    letterbox (a ``dynamic_hw`` export runs either; None = the Detector's choice)."""
     from pose3d_rt.rtmdet.detector import Detector
 
-    det = Detector(engine)
-    if input_hw is not None and tuple(input_hw) != tuple(det.input_hw):
-        if not is_dynamic_hw(engine):
-            raise ValueError(f"{det.path}: input {tuple(input_hw)} needs a dynamic_hw export")
-        det.preprocess_cfg = replace(det.preprocess_cfg, input_hw=tuple(int(v) for v in input_hw))
-    return det
+    return Detector(engine) if letterbox is None else Detector(engine, letterbox=letterbox)
 
 
 def det_variant(key: str, label: str, detector: Callable[[np.ndarray], Any], frames: Sequence[np.ndarray], *,
@@ -221,7 +220,7 @@ def lifter_variant(key: str, label: str, lifter: Any, persons: int, frames_per_r
     """ms per person-frame of ``lifter.update`` with ``persons`` synthetic tracks, ``frames_per_run`` frames per
     run. The lifter keeps its state across runs (the stream just goes on): runs after the warm-up run are in the
     steady state (a stream-form lifter calls its engine once per chunk of frames: keep ``frames_per_run`` a
-    multiple of the chunk)."""
+    multiple of the chunk). The warm-up goes past the lifter's delay first."""
     pool = 64
     kp, sc, bb = synthetic_tracks(persons, pool, frame_wh)
     ids = np.arange(persons)
@@ -238,9 +237,11 @@ def lifter_variant(key: str, label: str, lifter: Any, persons: int, frames_per_r
         frames(frames_per_run)
         return _ms(t0, frames_per_run * persons)
 
+    # warm-up: past the lifter's delay (exact mode emits nothing, and calls a windowed model for nothing, before
+    # it), then one run's worth of frames
     return Variant("lifter", label, UNIT_PERSON_FRAME, run, frames_per_run * persons, key=key, baseline=baseline,
                    note="; ".join(x for x in (f"{persons} tracks x {frames_per_run} frames per run", note) if x),
-                   warmup=lambda: frames(max(frames_per_run, 1)))
+                   warmup=lambda: frames(int(getattr(lifter, "latency", 0)) + frames_per_run))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -292,8 +293,11 @@ def e2e_variant(key: str, label: str, pipe: Any, video: Path, frames: int, warm_
         return (f"{seen['frames']} frames per run, {seen['persons'] / max(seen['frames'], 1):.2f} persons per "
                 "frame, decoding included")
 
+    def info() -> Dict[str, Any]:
+        return {"frames": seen["frames"], "persons_per_frame": seen["persons"] / max(seen["frames"], 1)}
+
     return Variant("e2e", label, UNIT_FPS, run, frames, key=key, baseline=baseline, note=note, warmup=warmup,
-                   note_after=after)
+                   note_after=after, info_after=info)
 
 
 def vis_variant(key: str, frames: Sequence[np.ndarray], results: Sequence[Any]) -> Variant:

@@ -53,7 +53,10 @@ def main(argv=None) -> int:
     ap.add_argument("--frames", type=int, nargs="+", default=[1000, 10000])
     ap.add_argument("--persons", type=int, default=3)
     ap.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--quick", action="store_true", help="200 and 2,000 frames (a smoke run; writes memory.quick.*)")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.frames = [200, 2000]
     if args.child is not None:
         with tempfile.TemporaryDirectory() as tmp:
             print(json.dumps(_child(args.child, args.persons, str(Path(tmp) / "out.json"))))
@@ -72,7 +75,7 @@ def main(argv=None) -> int:
         lines.append(f"| {r['frames']} | {r['persons']} | {r['peak_rss_mb']:.1f} | {r['delta_vs_first_mb']:+.1f} "
                      f"| {r['seconds']:.1f} | {r['frames'] / r['seconds']:.0f} |")
     table = "\n".join(lines)
-    write_report(RESULTS, "memory", rows, "# Memory: peak RSS vs stream length (synthetic engines)\n\n" + table + "\n")
+    write_report(RESULTS, "memory.quick" if args.quick else "memory", rows, "# Memory: peak RSS vs stream length (synthetic engines)\n\n" + table + "\n")
     print(table)
     return 0
 

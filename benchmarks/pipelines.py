@@ -6,14 +6,16 @@ and person for the lifter (a windowed, ``form=strided`` lifter export). What the
 number.
 
 A :class:`Config` is one way to run the default mode: ``device`` (``cpu`` = ONNX Runtime, ``openvino``, ...),
-``precision`` (``fp32``, ``int8``) and ``det_interval``. Configurations that differ only in ``det_interval`` share
+``precision`` (``fp32``, ``int8``: the INT8 files are made once, calibrated on the first frames of the bench input
+as ``run --precision int8`` does on its input, and cached) and ``det_interval``. Configurations that differ only in ``det_interval`` share
 their engines (one copy of the networks per device and precision).
 """
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import logging
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple
 
 from pose3d_rt.errors import InputError, Pose3DError
@@ -60,10 +62,10 @@ class Models:
 
 
 def precision_supported() -> bool:
-    """True when :class:`~pose3d_rt.pipeline.Pose3DPipeline` takes a ``precision`` option."""
-    from pose3d_rt.pipeline import PipelineOptions
+    """True when :class:`~pose3d_rt.pipeline.Pose3DPipeline` takes ``precision`` (and ``calibration``)."""
+    from pose3d_rt.pipeline import Pose3DPipeline
 
-    return "precision" in {f.name for f in fields(PipelineOptions)}
+    return "precision" in inspect.signature(Pose3DPipeline).parameters
 
 
 def check_precision(precision: str) -> None:
@@ -89,9 +91,10 @@ def _stream_lifter_hint(exc: Exception) -> Pose3DError:
 class Pipelines:
     """Builds (and keeps) the baseline and the configured pipelines of one bench run."""
 
-    def __init__(self, models: Models, threads: Optional[int] = None) -> None:
+    def __init__(self, models: Models, threads: Optional[int] = None, calibration: Any = None) -> None:
         self.models = models
         self.threads = threads
+        self.calibration = calibration  # INT8: the input whose first frames calibrate (as `run --precision int8`)
         self._engines: Dict[Tuple[str, str], Tuple[Any, Any, Any]] = {}
         self._baseline: Any = None
 
@@ -123,7 +126,7 @@ class Pipelines:
             det, pose, lifter = self._engines[key]
             return Pose3DPipeline(det, pose, lifter, device=cfg.device, mode="default", threads=self.threads, **opts)
         if cfg.precision != "fp32":
-            opts["precision"] = cfg.precision
+            opts.update(precision=cfg.precision, calibration=self.calibration)
         m = self.models
         pipe = Pose3DPipeline(m.det, m.pose2d, m.lifter, device=cfg.device, mode="default", threads=self.threads,
                               **opts)

@@ -10,12 +10,13 @@ import argparse
 import logging
 import subprocess
 import sys
+import time
 from typing import Optional, Sequence
 
 # module -> what it measures (each is also runnable alone: python -m <module> --help)
 BENCHMARKS = {
-    "benchmarks.stages": "speed per stage and end to end on the fixture models, vs the mmpose demo's settings "
-                         "(stages.md, kernels.md)",
+    "benchmarks.stages": "end to end and per stage on the fixture models and video, vs the mmpose-demo-equivalent "
+                         "baseline and the rtmlib peer (stages.md, kernels.md)",
     "benchmarks.visualize": "ms per rendered frame of the visualizer (visualize.md)",
     "benchmarks.memory": "peak RSS after 1,000 and 10,000 frames, synthetic engines (memory.md)",
 }
@@ -31,6 +32,8 @@ def _parser() -> argparse.ArgumentParser:
         + "\n\nTo time your own models: pose3d-rt bench --det D --pose2d P --lifter L [--input VIDEO]",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("only", nargs="*", metavar="NAME", help="run only these benchmarks (default: all)")
+    ap.add_argument("--quick", action="store_true",
+                    help="a smoke run: each benchmark's --quick (1 run per variant, short inputs); figures not stable")
     return ap
 
 
@@ -45,7 +48,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     failed = 0
     for name in names:
         log.info("== %s", name)
-        code = subprocess.run([sys.executable, "-m", name]).returncode
+        t0 = time.perf_counter()
+        code = subprocess.run([sys.executable, "-m", name] + (["--quick"] if args.quick else [])).returncode
+        log.info("== %s: %.0f s", name, time.perf_counter() - t0)
         if code != 0:  # a broken benchmark must not hide the others
             log.error("%s failed with exit code %d", name, code)
             failed += 1

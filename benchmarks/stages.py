@@ -28,6 +28,7 @@ Then the network kernels alone, ONNX Runtime vs PyTorch (``kernels.json``/``.md`
 
     python -m benchmarks.stages                   # writes benchmarks/results/stages.json and .md
     python -m benchmarks.stages --quick           # 1 run per variant, 16 frames end to end, no kernels table
+                                                  # (writes stages.quick.json/.md)
     python -m benchmarks.stages --without openvino,kernels
 """
 from __future__ import annotations
@@ -76,7 +77,14 @@ from benchmarks.measure import (
     rtmlib_variant,
     vis_variant,
 )
-from benchmarks.pipelines import Config, Models, Pipelines, openvino_available, precision_supported, rtmlib_available
+from benchmarks.pipelines import (
+    Config,
+    Models,
+    Pipelines,
+    openvino_available,
+    precision_supported,
+    rtmlib_available,
+)
 from benchmarks.reference import REPO_REFERENCE, reference_info, reference_rows
 
 REPO = Path(__file__).resolve().parent.parent
@@ -104,14 +112,32 @@ def checkpoint_dir() -> Path:
     return Path(os.environ.get("POSE3D_RT_TEST_CACHE", REPO / ".cache" / "tests")) / "checkpoints"
 
 
+def _recipe_digest(model: str) -> str:
+    """sha256 of what a fixture checkpoint is rebuilt from (as tests/conftest.py stamps its cache)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for p in (FIXTURES / "build_checkpoint.py", *sorted((FIXTURES / "weights").glob(f"{model}.*"))):
+        h.update(p.name.encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()
+
+
 def build_checkpoints(names: Sequence[str], out: Path) -> Dict[str, Path]:
-    """``{name: .pth}``, rebuilt bit-exactly from the fixture recipe when missing (needs torch)."""
-    missing = [n for n in names if not (out / f"{n}.pth").is_file()]
+    """``{name: .pth}``, rebuilt bit-exactly from the fixture recipe when missing or stale (needs torch); the
+    cache and its stamps are the tests' (tests/conftest.py)."""
+
+    def stale(n: str) -> bool:
+        stamp = out / f"{n}.recipe-sha256"
+        return not (out / f"{n}.pth").is_file() or not stamp.is_file() or stamp.read_text() != _recipe_digest(n)
+
+    missing = [n for n in names if stale(n)]
     if missing:
         out.mkdir(parents=True, exist_ok=True)
         log.info("rebuilding fixture checkpoints %s into %s", ", ".join(missing), out)
         subprocess.run([sys.executable, str(FIXTURES / "build_checkpoint.py"), *missing, "--out", str(out)],
                        check=True, cwd=str(FIXTURES), stdout=sys.stderr)
+        for n in missing:
+            (out / f"{n}.recipe-sha256").write_text(_recipe_digest(n))
     return {n: out / f"{n}.pth" for n in names}
 
 
@@ -132,12 +158,14 @@ class StageModels:
 def fixture_models() -> StageModels:
     """The fixture checkpoints, and their exports (cached by sha256 under ``$POSE3D_RT_HOME``)."""
     from pose3d_rt.hub import export_cached
+    from pose3d_rt.hub.cache import detector_export_options
 
     ck = build_checkpoints(list(CHECKPOINTS.values()), checkpoint_dir())
     det, pose, lift = (ck[CHECKPOINTS[k]] for k in ("det", "pose2d", "lifter"))
     return StageModels(
         pipelines=Models(det, pose, lift),
-        det_square=export_cached(det, Role.DETECTOR), det_dynamic=export_cached(det, Role.DETECTOR, {"dynamic_hw": True}),
+        det_square=export_cached(det, Role.DETECTOR, detector_export_options("mmpose")),
+        det_dynamic=export_cached(det, Role.DETECTOR, detector_export_options("default")),
         pose2d=export_cached(pose, Role.POSE2D), pose2d_batch1=export_cached(pose, Role.POSE2D, {"batch": 1}),
         lifter_strided=export_cached(lift, Role.LIFTER, lifter_export_options(mode="mmpose")),
         lifter_stream=export_cached(lift, Role.LIFTER, lifter_export_options(mode="default")))
@@ -199,8 +227,7 @@ def available_configs(without: Sequence[str], synthetic: bool, skipped: Dict[str
 
 def det_variants(plan: Plan) -> List[Variant]:
     frames, m, threads = plan.frames[: plan.args.stage_frames], plan.models, plan.args.threads
-    rect = rect_hw(frames[0].shape[:2])
-    square = (640, 640)
+    rect = "x".join(map(str, rect_hw(frames[0].shape[:2])))
     out = [det_variant("baseline_det", "baseline: static 640x640 export, square letterbox, FP32 ONNX Runtime "
                        "(mmpose mode)", plan.pipes.baseline().detector, frames, baseline=True)]
     for c in plan.engine_sets():
@@ -211,16 +238,16 @@ def det_variants(plan: Plan) -> List[Variant]:
             engine = _load(m.det_dynamic, c.device, threads)
         else:
             engine = plan.pipes.engines(c)[0]
-        for hw in ((square, rect) if is_dynamic_hw(engine) else (None,)):
-            det = detector_at(engine, hw)
-            shape = "x".join(map(str, det.input_hw)) + (" rect" if hw == rect else " square")
-            out.append(det_variant(f"det:{c.device}-{c.precision}-{'rect' if hw == rect else 'square'}",
-                                   f"RTMDet {shape}, {c.precision.upper()} {c.backend}", det, frames,
-                                   note="dynamic_hw export" if hw else "static export"))
+        for letterbox in (("square", "rect") if is_dynamic_hw(engine) else ("square",)):
+            shape = "640x640 square" if letterbox == "square" else f"{rect} rect"
+            out.append(det_variant(f"det:{c.device}-{c.precision}-{letterbox}",
+                                   f"RTMDet {shape}, {c.precision.upper()} {c.backend}", detector_at(engine, letterbox),
+                                   frames, note="dynamic_hw export" if is_dynamic_hw(engine) else "static export"))
     if plan.configs:
         c = plan.configs[0]
-        out.append(det_variant(f"det:{c.name}-pipeline", f"the default pipeline's detector ({c.label})",
-                               plan.pipes.config(c).detector, frames))
+        det = plan.pipes.config(c).detector
+        out.append(det_variant(f"det:{c.name}-pipeline", f"the default pipeline's detector ({c.label})", det,
+                               frames, note=f"{getattr(det, 'letterbox', '?')} letterbox"))
     return out
 
 
@@ -259,8 +286,12 @@ def lifter_variants(plan: Plan) -> List[Variant]:
     strided = base.lifter_engine if m.lifter_strided is None else _load(m.lifter_strided, "cpu", args.threads)
     out.append(var("lifter:cpu-fp32-strided", "default-mode Lifter on the strided export (ring buffer, one window "
                    "per track and frame), FP32 ONNX Runtime", strided, "default"))
+    seen = set()
     for c in plan.engine_sets():
         engine = plan.pipes.engines(c)[2]
+        if (c.device, str(getattr(engine, "path", id(engine)))) in seen:
+            continue  # the INT8 pipelines keep the FP32 lifter: one row per file and device
+        seen.add((c.device, str(getattr(engine, "path", id(engine)))))
         form = (getattr(engine, "metadata", None) or {}).get("form", "?")
         out.append(var(f"lifter:{c.device}-{c.precision}", f"default-mode Lifter as the pipeline runs it "
                        f"({form} form), {c.precision.upper()} {c.backend}", engine, "default",
@@ -308,11 +339,14 @@ def _fastest(rows: Sequence[Row], prefix: str) -> Optional[Row]:
 def acceptance(rows: Sequence[Row]) -> Dict[str, Any]:
     """The figures the issue's acceptance reads, with their goals: the end-to-end speed-up of each configuration
     over the baseline, and our fastest 2D stage over rtmlib's fastest backend, per crop."""
-    out: Dict[str, Any] = {"e2e_speedup": {}, "goals": dict(GOALS)}
+    out: Dict[str, Any] = {"e2e_speedup": {}, "e2e_persons_per_frame": {}, "goals": dict(GOALS)}
     base = row_by_key(rows, "baseline_e2e")
+    if base is not None:
+        out["e2e_persons_per_frame"]["baseline"] = base.info.get("persons_per_frame")
     for r in rows:
         if r.key.startswith("e2e:"):
             out["e2e_speedup"][r.key[4:]] = speed_ratio(r, base)
+            out["e2e_persons_per_frame"][r.key[4:]] = r.info.get("persons_per_frame")
     ours = next((r for r in sorted((r for r in rows if r.key.startswith("pose2d:") and "rtmlib" not in r.key),
                                    key=lambda r: r.median)), None)
     peer = _fastest(rows, "pose2d:rtmlib-")
@@ -333,11 +367,15 @@ def summary_lines(acc: Dict[str, Any], rows: Sequence[Row]) -> List[str]:
         return "—" if v is None else f"{v:.2f}×"
 
     lines = []
+    base = row_by_key(rows, "baseline_e2e")
+    base_ppf = None if base is None else base.info.get("persons_per_frame")
     for name, ratio in acc["e2e_speedup"].items():
         goal = GOALS.get(name)
         row = row_by_key(rows, f"e2e:{name}")
+        ppf = None if row is None else row.info.get("persons_per_frame")
+        seen = "" if ppf is None or base_ppf is None else f", {ppf:.2f} persons per frame vs the baseline's {base_ppf:.2f}"
         lines.append(f"end to end, {row.variant if row else name}: {x(ratio)} the baseline"
-                     + (f" (goal ≥ {goal:g}×)" if goal else ""))
+                     + (f" (goal ≥ {goal:g}×)" if goal else "") + seen)
     if acc["pose2d_vs_rtmlib"] is not None:
         lines.append(f"2D stage per crop at 4 persons, our fastest ({acc['pose2d_ours_fastest']}) vs rtmlib's "
                      f"fastest ({acc['pose2d_rtmlib_fastest']}): {x(acc['pose2d_vs_rtmlib'])} (goal ≥ 1.5×)")
@@ -375,7 +413,7 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--threads", type=positive_int, default=None, help="CPU threads per model (backend default)")
     ap.add_argument("--stages", default=",".join(STAGES), help=f"comma list of {','.join(STAGES)}")
     ap.add_argument("--out", default=str(RESULTS), help="results folder (benchmarks/results)")
-    ap.add_argument("--name", default="stages", help="file stem (stages)")
+    ap.add_argument("--name", default=None, help="file stem (stages; stages.quick with --quick)")
     return ap
 
 
@@ -390,6 +428,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     if bad or not stages or set(stages) - set(STAGES):
         ap.error(f"--without takes {','.join(OPTIONAL)}; --stages takes {','.join(STAGES)}")
     args.stages = stages
+    if args.name is None:  # a smoke run never overwrites the real results
+        args.name = "stages.quick" if args.quick else "stages"
     return args
 
 
@@ -400,7 +440,7 @@ def run_stages(args: argparse.Namespace, models: StageModels) -> Dict[str, Any]:
     configs = available_configs(args.without, args.synthetic, skipped)
     video = Path(args.input)
     frames, info = first_frames(video, max(args.stage_frames, 1))
-    plan = Plan(args, models, Pipelines(models.pipelines, args.threads), video, frames, configs, skipped)
+    plan = Plan(args, models, Pipelines(models.pipelines, args.threads, calibration=str(video)), video, frames, configs, skipped)
     variants: List[Variant] = []
     for stage in STAGES:
         if stage in args.stages:

@@ -83,7 +83,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--instances", type=int, nargs="+", default=[1, 2], help="3D slots (num_instances)")
     ap.add_argument("--size", type=int, nargs=2, default=[640, 480], metavar=("W", "H"))
     ap.add_argument("--out", type=Path, default=RESULTS, help="results folder")
+    ap.add_argument("--quick", action="store_true", help="20 renders per case after 5 warm-up ones (a smoke run; writes visualize.quick.*)")
     args = ap.parse_args(list(argv) if argv is not None else None)
+    if args.quick:
+        args.iters, args.warmup = min(args.iters, 20), min(args.warmup, 5)
     w, h = args.size
     rows: List[Dict] = []
     for slots in args.instances:
@@ -110,7 +113,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             f"warm-up)\n\nOpenCV {env['opencv']}, numpy {env['numpy']}, {env['cpus']} CPUs. "
             f"Budget {BUDGET_MS:g} ms for 2 persons / 1 slot: "
             f"{'met' if report['within_budget'] else 'NOT met' if report['within_budget'] is False else 'n/a'}.\n\n")
-    write_report(args.out, "visualize", report, head + table + "\n")
+    write_report(args.out, "visualize.quick" if args.quick else "visualize", report, head + table + "\n")
     print(table)
     return 0
 

@@ -1,8 +1,9 @@
 """The ``pose3d-rt`` argument parser: every sub-command's flags, help and examples.
 
 The commands themselves live beside it: :mod:`.export` (``export``, ``build-engine``), :mod:`.run` (``run``),
-:mod:`.demo` (``demo``), :mod:`.models` (``models list|fetch|path``), :mod:`.bench` (``bench``, from the
-checkout's ``benchmarks/`` folder); :mod:`.main` dispatches and turns errors into one line.
+:mod:`.demo` (``demo``), :mod:`.quantize` (``quantize``), :mod:`.models` (``models list|fetch|path``),
+:mod:`.bench` (``bench``, from the checkout's ``benchmarks/`` folder); :mod:`.main` dispatches and turns errors
+into one line.
 """
 from __future__ import annotations
 
@@ -59,14 +60,32 @@ exist locally is skipped with a warning (the checkpoint's own metadata is used).
 or zoo aliases.
 """
 
+_QUANTIZE_EXAMPLES = """\
+examples:
+  pose3d-rt quantize rtmdet_m.onnx --calib video.mp4 -o rtmdet_m.int8.onnx
+  pose3d-rt quantize rtmpose_m.onnx --calib frames/ --frames 64 --det rtmdet_m.onnx   # crops of rtmdet_m's boxes
+  pose3d-rt run video.mp4 --det rtmdet_m.int8.onnx --pose2d rtmpose_m.int8.onnx --output-root out
+
+Static INT8 (ONNX QDQ): Conv and MatMul only, weights per channel; box decoding and SimCC logits stay FP32.
+Calibration tensors are made by the pipeline's own preprocessing from the first --frames frames of --calib
+(a detector: the letterboxed frames; a 2D model: the crops of the persons an FP32 detector finds). The next
+--holdout frames compare INT8 with FP32: box IoU, score difference, missed/extra boxes; keypoint error in
+pixels, share within 2 px. The report is printed and saved as MODEL.int8.report.json beside the output.
+The INT8 file keeps the FP32 file's metadata (plus precision=int8): it works everywhere an .onnx does.
+Lifters are not quantized. Needs the onnx package (extra [quantize]), not torch.
+"""
+
 _BENCH_EXAMPLES = """\
 examples:
-  pose3d-rt bench --det rtmdet_m.onnx --pose2d rtmpose_m.onnx --lifter vp3d_243.onnx --input video.mp4
-  pose3d-rt bench --det rtmdet_m.onnx --pose2d rtmpose_m.onnx --stages det,pose2d --batch-sizes 1,8,32
+  pose3d-rt bench --input video.mp4 --json                       # run's default models, one JSON object on stdout
+  pose3d-rt bench --det rtmdet_m.pth --pose2d rtmpose_m.pth --lifter vp3d_243.pth --input video.mp4 \\
+                  --device openvino --precision int8 --det-interval 5 --threads 2 --json
   pose3d-rt bench --synthetic --repeats 3          # host code only (scripted engines), no models needed
 
-Each stage's baseline row is the mmpose demo's way (flip test, one crop per call, a fresh 243-frame window per
-person and frame, mode="mmpose" end to end); ratios are against it. `make bench` runs it on the fixture models.
+The baseline is the mmpose demo's way, measured in the same run (mode mmpose: square letterbox, detection every
+frame, flip test, fixed-point crop warp, a fresh 243-frame window per person and frame; FP32 ONNX Runtime); the
+JSON has det_ms, pose2d_ms_per_crop, lifter_ms_per_person_frame, e2e_fps, baseline_fps and speedup.
+`make bench` runs the full comparison on the fixture models.
 """
 
 _MODELS_EXAMPLES = """\
@@ -182,6 +201,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"3D lifter (VideoPose3D): alias, path or URL, or 'none' for 2D only "
                    f"(default {_default_alias(Role.LIFTER)})")
     add_demo_flags(p)
+    p.add_argument("--precision", choices=("fp32", "int8"), default="fp32",
+                   help="fp32 (default) or int8: the detector and the 2D model run as static INT8 (QDQ) files, "
+                   "made once from the first 32 frames of INPUT and cached beside the FP32 exports in "
+                   "$POSE3D_RT_HOME/onnx (needs the onnx package); the lifter stays FP32. An .onnx already "
+                   "quantized (pose3d-rt quantize) is used as is")
 
     p = sub.add_parser(
         "demo",
@@ -199,6 +223,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("pose_lifter_checkpoint", help="lifter checkpoint: path, URL or alias")
     p.add_argument("--input", type=str, default="", help="image | video | folder | URL | webcam[:N]")
     add_demo_flags(p)
+
+    p = sub.add_parser(
+        "quantize",
+        help="INT8 copy of a detector or 2D pose .onnx, calibrated on your frames, with a fidelity report",
+        description="Quantize an RTMDet or RTMPose ONNX file to static INT8 (QDQ) with ONNX Runtime, calibrated "
+        "on the first --frames frames of --calib, and compare it with FP32 on the next --holdout frames.",
+        epilog=_QUANTIZE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("model", help="the FP32 .onnx (RTMDet detector or RTMPose; `pose3d-rt export` makes one)")
+    p.add_argument("--calib", default=None, metavar="INPUT",
+                   help="calibration frames: a video, a folder of images, an image, a URL or webcam[:N]")
+    p.add_argument("-o", "--output", default=None,
+                   help="the INT8 .onnx to write (default: MODEL.int8.onnx beside MODEL)")
+    p.add_argument("--frames", type=int, default=32, help="calibration frames: the first N of INPUT (default 32)")
+    p.add_argument("--holdout", type=int, default=32,
+                   help="frames after the calibration ones for the fidelity report (default 32; 0 = no report)")
+    p.add_argument(Role.DETECTOR.flag, default=None, metavar="M",
+                   help="2D models only: the FP32 detector whose boxes give the calibration crops: alias, path or "
+                   f"URL (default {_default_alias(Role.DETECTOR)})")
+    p.add_argument("--activations", choices=("uint8", "int8"), default="uint8",
+                   help="activation type (default uint8; weights are always int8 per channel)")
+    p.add_argument("--device", default="cpu",
+                   help="where FP32 and INT8 are compared: cpu | cuda[:N] | openvino[:DEVICE] (default cpu)")
+    p.add_argument("--threads", type=positive_int, default=None, help="CPU threads per model")
+    p.add_argument("--det-cat-id", type=int, default=0, help="detector class kept (default 0 = person)")
+    p.add_argument("--bbox-thr", type=nonneg_float, default=0.3,
+                   help="detector score threshold for the boxes compared and cropped (default 0.3)")
+    p.add_argument("--no-progress", action="store_true", help="no download progress bar")
 
     p = sub.add_parser(
         "models",
@@ -221,10 +274,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "bench",
-        help="per-stage and end-to-end speed, with the mmpose-demo-equivalent baseline and ratios",
-        description="Median of repeated runs per stage (detector, 2D per batch of crops, lifter per person-frame, "
-        "visualization) and end-to-end FPS, with the mmpose demo's settings as the baseline of each stage. "
-        "Results as JSON and a Markdown table.",
+        help="per-stage and end-to-end speed of a run configuration, against the mmpose-demo-equivalent baseline",
+        description="Median of repeated runs per stage (detector per frame, 2D per crop, lifter per person-frame, "
+        "visualization) and end-to-end FPS for run's models and options, with the mmpose demo's settings as the "
+        "baseline of each stage, measured in the same run. A Markdown table, or --json.",
         epilog=_BENCH_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
