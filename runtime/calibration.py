@@ -247,7 +247,11 @@ def quantize_model(model: Union[str, os.PathLike], calib: Source, output: Union[
     src = calib if isinstance(calib, FrameSource) else open_source(calib)  # a bad input fails before any model
     try:
         fp32 = load_engine(model, device=device, threads=threads)
+        if str(fp32.metadata.get("precision", "")).lower() == "int8":
+            raise ModelError(f"{model}: already quantized (metadata precision=int8); quantize the FP32 file")
         role = model_role(fp32)
+        if role is Role.DETECTOR and det is not None:
+            log.warning("%s: a detector; %s (the detector for a 2D model's crops) is not used", model, Role.DETECTOR.flag)
         stage, detector = _stages(fp32, role, det, device, threads, progress)
         job = _Job(model, out, role, stage, detector, dict(activations=activations, device=device, threads=threads,
                                                           det_cat_id=det_cat_id, bbox_thr=bbox_thr))
@@ -283,12 +287,12 @@ def _is_int8(path: Path) -> bool:
 
 
 def _ensure(fp32: Path, role: Role, calib: Optional[Source], det: Any, frames: int, kw: Dict[str, Any]) -> Path:
-    if _is_int8(fp32):
-        return fp32
     out = cache.int8_path(fp32)
     if out.is_file():
         log.info("%s: using the cached INT8 file %s", role.flag, out)
         return out
+    if _is_int8(fp32):
+        return fp32
     if calib is None:
         raise InputError(f"{role.flag}: no INT8 version of {fp32.name} yet; give calibration frames (the run's input "
                          f"is used by `pose3d-rt run --precision int8`) or make one with `pose3d-rt quantize`")

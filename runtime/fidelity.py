@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from .boxes import box_iou
 from .io.atomic import write_text_atomic
@@ -41,6 +40,8 @@ def match_boxes(a: np.ndarray, b: np.ndarray, iou_thr: float = MATCH_IOU) -> Tup
     ``iou_thr`` are dropped. Returns the indices into ``a``, into ``b`` and the IoUs of the pairs."""
     if len(a) == 0 or len(b) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
+    from scipy.optimize import linear_sum_assignment  # a dependency; imported when first needed (slow import)
+
     iou = np.nan_to_num(box_iou(a, b), nan=0.0)
     ia, ib = linear_sum_assignment(-iou)
     keep = iou[ia, ib] >= iou_thr

@@ -7,6 +7,8 @@ Sub-commands (each has ``--help`` with examples):
 - ``pose3d-rt run INPUT ...`` — the 3D pipeline on an image, a video, a folder, a URL or a camera
 - ``pose3d-rt demo DET_CONFIG DET_CKPT POSE_CONFIG POSE_CKPT LIFT_CONFIG LIFT_CKPT --input ...`` — the mmpose
   demo's positional command line (configs read without mmengine)
+- ``pose3d-rt quantize MODEL.onnx --calib INPUT`` — an INT8 (QDQ) copy of a detector or 2D model, calibrated on
+  the user's frames, with a fidelity report against FP32
 - ``pose3d-rt models list | fetch NAME | path NAME`` — the model zoo
 - ``pose3d-rt bench ...`` — per-stage and end-to-end speed against the mmpose-demo-equivalent baseline
   (the source checkout's ``benchmarks/`` folder)
@@ -29,11 +31,12 @@ from .demo import cmd_demo
 from .export import cmd_build_engine, cmd_export
 from .models import cmd_models
 from .parser import build_parser
+from .quantize import cmd_quantize
 from .run import cmd_run
 
 COMMANDS: Dict[str, Callable[[argparse.Namespace], int]] = {
     "export": cmd_export, "build-engine": cmd_build_engine, "run": cmd_run, "demo": cmd_demo, "models": cmd_models,
-    "bench": cmd_bench,
+    "bench": cmd_bench, "quantize": cmd_quantize,
 }
 
 

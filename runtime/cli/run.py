@@ -60,6 +60,20 @@ def pipeline_options(args: argparse.Namespace) -> Dict[str, Any]:
     )
 
 
+def _with_precision(args: argparse.Namespace, models: Sequence[ModelChoice]) -> Sequence[ModelChoice]:
+    """``--precision int8``: the detector and the 2D model replaced by their INT8 files, made once (calibrated on
+    the first frames of the run's input) beside the cached FP32 exports (:func:`pose3d_rt.calibration.int8_models`)."""
+    if getattr(args, "precision", "fp32") != "int8":
+        return models
+    from ..calibration import int8_models
+
+    by_role = {m.role: m for m in models}
+    int8 = dict(zip((Role.DETECTOR, Role.POSE2D), int8_models(
+        by_role[Role.DETECTOR].arg, by_role[Role.POSE2D].arg, args.input, mode=args.mode, device=args.device,
+        threads=args.threads, progress=not args.no_progress)))
+    return [ModelChoice(str(int8[m.role]), m.role, m.flag) if m.role in int8 else m for m in models]
+
+
 def _factory(args: argparse.Namespace, models: Sequence[ModelChoice], options: Dict[str, Any],
              check_pipe: Optional[Callable[[Any], None]]) -> Callable[[], Any]:
     """The pipeline factory :func:`pose3d_rt.job.run` calls once the input is open."""
@@ -67,13 +81,14 @@ def _factory(args: argparse.Namespace, models: Sequence[ModelChoice], options: D
     def factory():
         from ..pipeline import Pose3DPipeline
 
+        chosen = _with_precision(args, models)
         export_options = {Role.DETECTOR: detector_export_options(args.mode),
                           Role.LIFTER: lifter_export_options(options.get("causal"), mode=args.mode,
                                                              online=bool(options.get("online")))}
         engines = {
             m.role: flagged(m.flag, resolve, m.arg, m.role, device=args.device, threads=args.threads,
                             export_options=export_options.get(m.role), progress=not args.no_progress)
-            for m in models
+            for m in chosen
         }
         pipe = Pose3DPipeline(engines[Role.DETECTOR], engines[Role.POSE2D], engines[Role.LIFTER], device=args.device,
                               mode=args.mode, threads=args.threads, **options)
