@@ -111,7 +111,7 @@ def add_demo_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output-root", default="", help="folder for the visualization and predictions")
     p.add_argument("--save-predictions", action="store_true", help="write results_<input>.json")
     p.add_argument("--save-npz", action="store_true", help="write results_<input>.npz (arrays)")
-    p.add_argument("--device", default="cpu", help="cpu | cuda[:N] | tensorrt[:N] (default cpu)")
+    p.add_argument("--device", default="cpu", help="cpu | cuda[:N] | tensorrt[:N] | openvino[:CPU|GPU|NPU] (default cpu)")
     p.add_argument("--det-cat-id", type=int, default=0, help="detector class kept (default 0 = person)")
     p.add_argument("--bbox-thr", type=nonneg_float, default=0.3, help="detector score threshold (default 0.3)")
     p.add_argument("--kpt-thr", type=nonneg_float, default=0.3, help="keypoint score threshold for drawing")
