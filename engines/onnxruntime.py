@@ -52,8 +52,11 @@ def parse_device(device: Optional[str]) -> Tuple[str, int]:
     """``"cpu"`` -> ``("cpu", 0)``; ``"cuda:1"`` -> ``("cuda", 1)``; ``"tensorrt"`` / ``"trt:0"`` -> ``("tensorrt", 0)``;
     ``"openvino[:DEVICE]"`` -> ``("openvino", 0)``."""
     text = (device or "cpu").strip().lower()
-    if re.fullmatch(r"openvino(?::[a-z]+(?:\.\d+)?)?", text):
-        return "openvino", 0  # the OpenVINO target (CPU, GPU.1, ...) is parsed by engines.openvino
+    if text.startswith("openvino"):
+        from .openvino import openvino_target  # the one parser of OpenVINO targets (CPU, GPU.1, ...)
+
+        openvino_target(text)
+        return "openvino", 0
     m = re.fullmatch(r"(cpu|cuda|gpu|tensorrt|trt)(?::(\d+))?", text)
     if not m:
         raise EngineInputError(

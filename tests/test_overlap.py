@@ -22,6 +22,7 @@ from pose3d_rt.job import run
 from pose3d_rt.pipeline import Pose3DPipeline
 from pose3d_rt.timing import engine_clock
 from pose3d_rt.visualize import Visualizer
+from test_job import _Interrupting
 
 from benchmarks.fakes import LinearLifter, ScriptedDetector, TemplatePose, walking_boxes
 from benchmarks.synthetic import make_synthetic_video
@@ -207,21 +208,10 @@ def test_signal_while_the_writer_is_busy_keeps_the_frames_done(tmp_path, video, 
     _outputs_agree(tmp_path / "o", video.stem, frames)
 
 
-class _Raising:
-    def __init__(self, inner, after: int, exc: BaseException) -> None:
-        self.inner, self.after, self.exc, self.mode = inner, after, exc, inner.mode
-
-    def stream(self, source, **kw):
-        for i, res in enumerate(self.inner.stream(source, **kw)):
-            if i == self.after:
-                raise self.exc
-            yield res
-
-
 @pytest.mark.parametrize("exc", [KeyboardInterrupt(), RuntimeError("boom")], ids=["ctrl-c", "crash"])
 def test_pipeline_error_writes_what_was_computed(tmp_path, video, exc):
     make = _factory()
-    factory = lambda: _Raising(make(), 9, exc)  # noqa: E731
+    factory = lambda: _Interrupting(make(), 9, exc)  # noqa: E731
     if isinstance(exc, KeyboardInterrupt):
         summary = _run(video, tmp_path / "o", factory)
         assert summary.interrupted and summary.frames == 9
@@ -298,7 +288,7 @@ def test_stopping_early_reports_no_break_of_an_unread_part(tmp_path, video):
     data = video.read_bytes()
     src = tmp_path / "broken.avi"
     src.write_bytes(data[: len(data) // 2])
-    summary = _run(src, tmp_path / "o", lambda: _Raising(_factory()(), 2, KeyboardInterrupt()))
+    summary = _run(src, tmp_path / "o", lambda: _Interrupting(_factory()(), 2, KeyboardInterrupt()))
     assert summary.interrupted and summary.frames == 2 and summary.error is None
 
 
