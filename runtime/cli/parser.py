@@ -206,6 +206,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "made once from the first 32 frames of INPUT and cached beside the FP32 exports in "
                    "$POSE3D_RT_HOME/onnx (needs the onnx package); the lifter stays FP32. An .onnx already "
                    "quantized (pose3d-rt quantize) is used as is")
+    p.add_argument("--det-letterbox", choices=("rect", "square"), default=None,
+                   help="detector input shape: 'rect' pads the resized frame to a multiple of 32 (default mode's "
+                   "default; 640x384 for 16:9, ~40%% less work), 'square' pads to the model's square (mmpose mode, "
+                   "always)")
+    p.add_argument("--no-overlap", dest="overlap", action="store_false",
+                   help="decode, draw, encode and write in the main thread instead of background threads "
+                   "(same outputs; for debugging and A/B timing)")
 
     p = sub.add_parser(
         "demo",

@@ -57,6 +57,7 @@ def pipeline_options(args: argparse.Namespace) -> Dict[str, Any]:
         use_oks_tracking=args.use_oks_tracking, tracking_thr=args.tracking_thr,
         norm_pose_2d=not args.disable_norm_pose_2d, rebase_keypoint=not args.disable_rebase_keypoint,
         online=args.online, det_interval=args.det_interval, kpt_thr=args.kpt_thr,
+        **({"det_letterbox": args.det_letterbox} if getattr(args, "det_letterbox", None) else {}),
     )
 
 
@@ -130,6 +131,8 @@ def run_job(args: argparse.Namespace, models: Sequence[Optional[str]], flags: Se
     if args.save_predictions and not args.output_root:
         raise Pose3DError("--save-predictions needs --output-root")
     flagged("--device", parse_device, args.device)
+    if getattr(args, "det_letterbox", None) == "rect" and args.mode == "mmpose":
+        raise Pose3DError("--det-letterbox rect: mmpose mode letterboxes to the square, as the demo does")
     options = pipeline_options(args)
     options.update(extra_options or {})
     choices = model_choices(models, flags)
@@ -138,7 +141,8 @@ def run_job(args: argparse.Namespace, models: Sequence[Optional[str]], flags: Se
         raise Pose3DError("no input: give an image, a video, a folder, a URL or webcam[:N]")
     summary = run(_factory(args, choices, options, check_pipe), args.input, output_root=args.output_root or None,
                   save_predictions=args.save_predictions, save_npz=args.save_npz, show=args.show,
-                  visualizer=visualizer, progress=not args.no_progress, show_interval=args.show_interval)
+                  visualizer=visualizer, progress=not args.no_progress, show_interval=args.show_interval,
+                  overlap=getattr(args, "overlap", True))
     return _report(summary)
 
 
