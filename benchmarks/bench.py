@@ -277,6 +277,7 @@ def summary(rows: List[Row]) -> Dict[str, Any]:
     for target, key in ((out, "e2e"), (out["baseline"], "baseline_e2e")):  # the work each end-to-end run saw
         r = row_by_key(rows, key)
         target["persons_per_frame"] = None if r is None else r.info.get("persons_per_frame")
+        target["non_network_share"] = None if r is None else r.info.get("non_network_share")
     return out
 
 

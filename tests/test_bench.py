@@ -277,8 +277,9 @@ def test_stdout_to_stderr_keeps_stdout_for_the_json_object(capfd):
 # -- the JSON summary and the acceptance figures (closed form) ----------------------------------------------------
 
 
-def _e2e(key, fps, ppf, baseline=False):
-    return make_row("e2e", key, UNIT_FPS, [fps], key=key, baseline=baseline, info={"persons_per_frame": ppf})
+def _e2e(key, fps, ppf, baseline=False, share=None):
+    return make_row("e2e", key, UNIT_FPS, [fps], key=key, baseline=baseline,
+                    info={"persons_per_frame": ppf, "non_network_share": share})
 
 
 def test_bench_summary_reads_the_keyed_rows():
@@ -289,14 +290,14 @@ def test_bench_summary_reads_the_keyed_rows():
         make_row("pose2d", "c", UNIT_CROP, [10.0], key="pose2d"),
         make_row("lifter", "b", UNIT_PERSON_FRAME, [14.0], key="baseline_lifter", baseline=True),
         make_row("lifter", "c", UNIT_PERSON_FRAME, [0.25], key="lifter"),
-        _e2e("baseline_e2e", 1.0, 3.5, baseline=True), _e2e("e2e", 3.5, 3.25)])
+        _e2e("baseline_e2e", 1.0, 3.5, baseline=True, share=0.25), _e2e("e2e", 3.5, 3.25, share=0.04)])
     s = bench.summary(rows)
     assert (s["det_ms"], s["pose2d_ms_per_crop"], s["lifter_ms_per_person_frame"], s["e2e_fps"]) == (200.0, 10.0,
                                                                                                      0.25, 3.5)
     assert s["vis_ms"] is None and s["baseline_fps"] == 1.0 and s["speedup"] == pytest.approx(3.5)
     assert s["baseline"] == {"det_ms": 400.0, "pose2d_ms_per_crop": 50.0, "lifter_ms_per_person_frame": 14.0,
-                             "e2e_fps": 1.0, "persons_per_frame": 3.5}
-    assert s["persons_per_frame"] == 3.25
+                             "e2e_fps": 1.0, "persons_per_frame": 3.5, "non_network_share": 0.25}
+    assert s["persons_per_frame"] == 3.25 and s["non_network_share"] == 0.04
     empty = bench.summary([])
     assert empty["speedup"] is None and empty["e2e_fps"] is None and empty["baseline"]["det_ms"] is None
 
