@@ -9,7 +9,7 @@ setup:
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
 	$(BIN)/python -m pip install torch==2.13.0
-	$(BIN)/python -m pip install -e ".[export,dev,openvino]"
+	$(BIN)/python -m pip install -e ".[export,dev,openvino,ray]"
 	# the peer in `make bench` (rtmlib 0.0.16): --no-deps, its opencv-python/-contrib would clash with our headless cv2
 	$(BIN)/python -m pip install --no-deps rtmlib==0.0.16
 

@@ -19,6 +19,8 @@ BENCHMARKS = {
                          "baseline and the rtmlib peer (stages.md, kernels.md)",
     "benchmarks.visualize": "ms per rendered frame of the visualizer (visualize.md)",
     "benchmarks.memory": "peak RSS after 1,000 and 10,000 frames, synthetic engines (memory.md)",
+    "benchmarks.motionbert": "MotionBERT clip lifting, ms per person-frame with and without flip, batched tracks "
+                             "(motionbert.md)",
 }
 
 log = logging.getLogger("benchmarks")

@@ -8,7 +8,8 @@ in their ``meta`` (mmpose 1.x files keep the dataset metainfo there, with numpy 
 The container layouts understood (docs/MMPOSE_BEHAVIOUR.md, Checkpoints):
 
 - mmengine / mmpose / mmdet: ``{'meta': {...}, 'state_dict': OrderedDict}`` (optimizer etc. ignored);
-- original VideoPose3D: ``{'model_pos': OrderedDict, 'model_traj': ..., 'epoch': ..., ...}``;
+- original VideoPose3D: ``{'model_pos': OrderedDict, 'model_traj': ..., 'epoch': ..., ...}``, and the original
+  MotionBERT release the same way (``{'epoch', 'lr', 'optimizer', 'model_pos', 'min_loss'}``);
 - a bare state dict (every value a tensor).
 
 Two normalisations of mmengine's loader are applied to every family: a leading ``module.`` is stripped
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import pickle
 import re
 from collections import OrderedDict
 from pathlib import Path
@@ -56,6 +58,9 @@ FAMILY_SIGNATURES: Dict[str, str] = {
     "rtmpose": "head.cls_x.weight and head.gau.* (RTMPose SimCC RTMCCHead, mmpose 1.x)",
     "tcn": "backbone.expand_conv.* and head.conv.* (VideoPose3D TCN + TemporalRegressionHead, mmpose)",
     "videopose3d_original": "expand_conv.weight, layers_conv.*, shrink.* (original VideoPose3D model_pos)",
+    "motionbert": "backbone.joints_embed.*, backbone.blocks_st.* and head.pre_logits.fc.* (MotionBERT DSTformer + "
+                  "MotionRegressionHead, mmpose)",
+    "motionbert_original": "joints_embed.*, pos_embed, blocks_st.* (original MotionBERT DSTformer model_pos)",
 }
 FAMILIES: Tuple[str, ...] = tuple(FAMILY_SIGNATURES)
 
@@ -90,6 +95,22 @@ def _numpy_multiarray_attr(name: str) -> Any:
     return getattr(multiarray, name)
 
 
+def _empty_bytes(*args: Any) -> bytes:
+    """Stands in for ``builtins.bytes`` while unpickling: only the no-argument call, ``bytes()`` -> ``b""``.
+
+    Protocol-2 pickles (``torch.save(..., _use_new_zipfile_serialization=False)``, the mmengine files) write a
+    non-empty ``bytes`` object as ``_codecs.encode(text, "latin1")``, which torch's weights-only unpickler allows
+    ("for bytes"), but an *empty* one as a call of ``builtins.bytes`` with no arguments, which it does not list.
+    numpy arrays with no elements (``sigmas`` in mmpose's h36m ``dataset_meta``) pickle their data as that empty
+    ``bytes``. Accepting exactly ``bytes()`` yields only a value torch already accepts through ``_codecs.encode``;
+    any argument (``bytes(n)`` allocates n bytes, ``bytes(iterable)`` iterates) is refused.
+    """
+    if args:
+        raise pickle.UnpicklingError(
+            f"builtins.bytes called with {len(args)} argument(s); only bytes() (an empty buffer) is allowed")
+    return b""
+
+
 def safe_numpy_globals() -> List[Any]:
     """The allow-list passed to ``torch.serialization.safe_globals`` while a checkpoint is unpickled.
 
@@ -98,11 +119,12 @@ def safe_numpy_globals() -> List[Any]:
     classes (``dtype`` objects are restored with BUILD, which torch only allows on allow-listed types), and
     ``scalar`` (numpy scalars, e.g. a best-score float64 in mmengine's meta). ``_reconstruct``/``scalar`` are
     listed under both their numpy 1.x (``numpy.core.multiarray``: how the 2021-2023 files spell them) and
-    numpy 2.x (``numpy._core.multiarray``) names. Object/void dtypes are deliberately absent.
+    numpy 2.x (``numpy._core.multiarray``) names. Object/void dtypes are deliberately absent. ``builtins.bytes``
+    is allowed as :func:`_empty_bytes` only (the empty buffer of a zero-size array in a protocol-2 pickle).
     """
     reconstruct = _numpy_multiarray_attr("_reconstruct")
     scalar = _numpy_multiarray_attr("scalar")
-    allowed: List[Any] = [np.ndarray, np.dtype]
+    allowed: List[Any] = [np.ndarray, np.dtype, (_empty_bytes, "builtins.bytes")]
     for mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
         allowed.append((reconstruct, f"{mod}._reconstruct"))
         allowed.append((scalar, f"{mod}.scalar"))
@@ -118,6 +140,7 @@ def safe_numpy_globals() -> List[Any]:
 
 
 _GLOBAL_PATTERNS = (
+    re.compile(r"(builtins\.bytes) called with \d+ argument"),  # _empty_bytes: bytes(n) / bytes(iterable)
     re.compile(r"GLOBAL\s+([\w.]+)"),  # "Unsupported global: GLOBAL x.y ..." / "unsupported GLOBAL x.y whose ..."
     re.compile(r"but got <class '([\w.]+)'>"),  # "Can only build Tensor, ... but got <class 'x.Y'>"
     re.compile(r"[Uu]nsupported class ([\w.]+)"),
@@ -185,8 +208,9 @@ def load_checkpoint(path: PathLike) -> Tuple[Dict[str, torch.Tensor], Dict[str, 
     ``videopose3d_original``; :func:`pose3d_rt.export.models.tcn.convert_original_videopose3d` maps them).
 
     ``meta``: the file's own ``meta`` dict (mmengine: ``cfg``/``config``, ``dataset_meta``, ...; original
-    VideoPose3D: ``epoch``, ``lr``), plus ``meta["loader"]`` describing what this function did:
-    ``path``, ``format`` (``mmengine`` | ``videopose3d_original`` | ``bare``), ``top_level_keys``,
+    VideoPose3D / MotionBERT: ``epoch``, ``lr``), plus ``meta["loader"]`` describing what this function did:
+    ``path``, ``format`` (``mmengine`` | ``videopose3d_original`` | ``motionbert_original`` | ``bare``),
+    ``top_level_keys``,
     ``root_version`` (root ``_metadata`` version or None), ``renamed`` (number of ``keypoint_head`` keys
     renamed), ``stripped_module_prefix``, ``dropped`` (keys removed), ``has_model_traj``.
 
@@ -257,6 +281,8 @@ def load_checkpoint(path: PathLike) -> Tuple[Dict[str, torch.Tensor], Dict[str, 
             raise ModelError(f"{path}: key {key!r} occurs twice after normalisation (module./keypoint_head)")
         state[key] = tensor
     loader.update(stripped_module_prefix=bool(stripped), renamed=renamed, dropped=dropped)
+    if loader["format"] == "videopose3d_original" and "joints_embed.weight" in state:
+        loader["format"] = "motionbert_original"  # MotionBERT's train.py saves the same {'model_pos', ...} container
     if renamed:
         log.info("%s: root _metadata version %s < %d: renamed %d keypoint_head.* keys to head.*",
                  path, version, POSE_ESTIMATOR_VERSION, renamed)
@@ -269,8 +295,10 @@ def detect_family(state_dict: Mapping[str, Any]) -> str:
     """The model family of a (normalised) state dict, from its key names.
 
     ``rtmdet`` (``bbox_head.rtm_cls.*``), ``rtmpose`` (``head.cls_x.weight`` and ``head.gau.*``), ``tcn``
-    (``backbone.expand_conv.*`` and ``head.conv.*``) or ``videopose3d_original`` (``expand_conv.weight``,
-    ``layers_conv.*``, ``shrink.*``). Anything else raises :class:`ModelError` listing the families.
+    (``backbone.expand_conv.*`` and ``head.conv.*``), ``videopose3d_original`` (``expand_conv.weight``,
+    ``layers_conv.*``, ``shrink.*``), ``motionbert`` (``backbone.joints_embed.weight``, ``backbone.blocks_st.*``,
+    ``head.pre_logits.fc.*``) or ``motionbert_original`` (``joints_embed.weight``, ``pos_embed``, ``blocks_st.*``).
+    Anything else raises :class:`ModelError` listing the families.
     """
     keys = list(state_dict.keys())
 
@@ -285,6 +313,11 @@ def detect_family(state_dict: Mapping[str, Any]) -> str:
         return "tcn"
     if "expand_conv.weight" in state_dict and has_prefix("layers_conv.") and has_prefix("shrink."):
         return "videopose3d_original"
+    if "backbone.joints_embed.weight" in state_dict and has_prefix("backbone.blocks_st.") and \
+            has_prefix("head.pre_logits.fc."):
+        return "motionbert"
+    if "joints_embed.weight" in state_dict and "pos_embed" in state_dict and has_prefix("blocks_st."):
+        return "motionbert_original"
     listing = "; ".join(f"{fam}: {sig}" for fam, sig in FAMILY_SIGNATURES.items())
     raise ModelError(
         f"unknown model family: the state dict matches none of [{listing}]; "

@@ -1,7 +1,7 @@
 """Official OpenMMLab checkpoints (.pth) -> ONNX, with the metadata the runtime reads.
 
-``export_onnx(checkpoint, output)`` detects the family (RTMDet, RTMPose, VideoPose3D TCN in mmpose or original
-layout) and the variant from the weights, loads them strictly into the PyTorch definitions of
+``export_onnx(checkpoint, output)`` detects the family (RTMDet, RTMPose, VideoPose3D TCN or MotionBERT, each
+in mmpose or original layout) and the variant from the weights, loads them strictly into the PyTorch definitions of
 ``pose3d_rt.export.models``, exports with the TorchScript-based exporter (opset 17 by default), checks the graph
 with ``onnx.checker`` and writes the file atomically.
 
@@ -15,6 +15,7 @@ Graphs:
 | tcn, strided | ``keypoints`` (N, RF, 17, 2) codec-normalised 2D | ``keypoints_3d`` (N, 1, 17, 3) |
 | tcn, dilated | ``keypoints`` (N, T, 17, 2), T >= RF | ``keypoints_3d`` (N, T - RF + 1, 17, 3) |
 | tcn, stream | ``keypoints`` (N, T, 17, 2) new frames, ``start`` (N,), ``state_in_<l>`` (N, S_l, C_l) | ``keypoints_3d`` (N, T, 17, 3) (frame t - R), ``state_out_<l>``; :mod:`~pose3d_rt.export.models.tcn_stream` |
+| motionbert (mmpose or original layout) | ``keypoints`` (N, T, 17, 3) x, y, score; 1 <= T <= ``window`` | ``keypoints_3d`` (N, T, 17, 3) raw (no flip, no decode); :mod:`~pose3d_rt.export.motionbert_export` |
 
 Metadata (``metadata_props``; every value a string, lists comma-joined):
 
@@ -28,6 +29,7 @@ Metadata (``metadata_props``; every value a string, lists comma-joined):
 | ``simcc_split_ratio``, ``dataset``, ``num_keypoints`` | rtmpose | SimCC bins per pixel, keypoint set |
 | ``receptive_field``, ``causal``, ``form``, ``input_joint_order``, ``dataset`` | tcn | the lifter's window |
 | ``right_context``, ``state_shapes`` (``S x C`` per layer, ``;``-joined) | tcn, stream | output delay, state tensors |
+| ``window``, ``receptive_field``, ``form`` (``seq2seq``), ``in_channels``, ``causal``, ``dataset``, ``flip_indices``, ``layernorm_eps``, ``source_layout`` | motionbert | the longest clip (``temp_embed`` length unless ``window`` is given) and the flip pairs |
 | ``source_sha256``, ``source_name``, ``exporter``, ``exporter_version``, ``metadata_version``, ``opset`` | all | provenance |
 """
 from __future__ import annotations
@@ -43,13 +45,18 @@ import torch
 from torch import nn
 
 from ..engines.errors import ModelError, Pose3DError
+from . import motionbert_export
 from .checkpoint import detect_family, file_sha256, load_checkpoint
 
 log = logging.getLogger(__name__)
 
 PathLike = Union[str, Path]
 METADATA_VERSION = "1"
-LIFTER_FORMS = ("strided", "dilated", "stream")
+LIFTER_FORMS = ("strided", "dilated", "stream", "seq2seq")
+TCN_FAMILIES = ("tcn", "videopose3d_original")
+#: What each checkpoint family is, for messages about a checkpoint given in the wrong role.
+FAMILY_KIND = {"rtmdet": "a detector", "rtmpose": "a 2D pose model", "tcn": "a lifter",
+               "videopose3d_original": "a lifter", "motionbert": "a lifter", "motionbert_original": "a lifter"}
 DET_MEAN_BGR = (103.53, 116.28, 123.675)
 DET_STD_BGR = (57.375, 57.12, 58.395)
 POSE_MEAN_RGB = (123.675, 116.28, 103.53)
@@ -189,8 +196,11 @@ def _detector_metadata(model: nn.Module, variant: str, input_hw: Tuple[int, int]
 
 
 def _build(family: str, state_dict, arch: Optional[str], form: Optional[str], source: Path, nms: bool = False,
-           causal: Optional[bool] = None, dynamic_hw: bool = False):
+           causal: Optional[bool] = None, dynamic_hw: bool = False, window: Optional[int] = None,
+           ckpt_meta: Optional[dict] = None):
     """-> (module to export, input name, example input, output names, dynamic axes, metadata)."""
+    if family in motionbert_export.FAMILIES:
+        return motionbert_export.build(family, state_dict, arch, source, window=window, ckpt_meta=ckpt_meta)
     if family == "rtmdet":
         from .models import rtmdet
 
@@ -263,28 +273,50 @@ def _stream_build(model, variant: str, order: str):
     return module, ["keypoints", "start", *names], example, out_names, meta
 
 
+def _check_lifter_options(src: Path, family: str, form: Optional[str], causal: Optional[bool],
+                          window: Optional[int]) -> Optional[str]:
+    """The ``form`` to build with; one-line errors for options the family cannot honour. A MotionBERT checkpoint
+    has one graph (seq2seq) for every use, so the TCN forms the pipeline asks for (``strided``/``stream``) map to
+    it; ``causal`` cannot be honoured (the model attends to the whole clip)."""
+    if family in motionbert_export.FAMILIES:
+        if causal:
+            raise Pose3DError(f"{src}: MotionBERT is not causal (it attends to the whole clip); drop --causal")
+        if form not in (None, "seq2seq"):
+            log.info("%s: MotionBERT exports one seq2seq graph; form=%s does not apply", src.name, form)
+        return None
+    if window is not None:
+        raise Pose3DError(f"{src}: --window applies to MotionBERT lifters only; this is a {family} checkpoint")
+    if form == "seq2seq":
+        raise Pose3DError(f"{src}: form 'seq2seq' is MotionBERT's; this is a {family} checkpoint")
+    if form is not None and family not in TCN_FAMILIES:
+        raise Pose3DError(f"{src}: --form applies to lifters only; this is a {family} checkpoint")
+    if causal and family not in TCN_FAMILIES:
+        raise Pose3DError(f"{src}: --causal applies to lifters only; this is a {family} checkpoint")
+    return form
+
+
 def export_onnx(checkpoint: PathLike, output: PathLike, arch: Optional[str] = None, opset: int = 17,
                 batch: Union[str, int] = "dynamic", nms: bool = False, form: Optional[str] = None,
-                causal: Optional[bool] = None, dynamic_hw: bool = False) -> Path:
-    """Export an official checkpoint to ONNX; returns the written path. See the module docstring."""
+                causal: Optional[bool] = None, dynamic_hw: bool = False, window: Optional[int] = None) -> Path:
+    """Export an official checkpoint to ONNX; returns the written path. See the module docstring.
+
+    ``window`` (MotionBERT only): the longest clip the export declares (default: the ``temp_embed`` length);
+    more than ``temp_embed`` holds is a :class:`ModelError` naming the limit."""
     src, out = Path(checkpoint), Path(output)
     if form is not None and form not in LIFTER_FORMS:
         raise Pose3DError(f"--form must be one of {', '.join(LIFTER_FORMS)}, got {form!r}")
     if not (batch == "dynamic" or (isinstance(batch, int) and batch >= 1)):
         raise Pose3DError(f"--batch must be 'dynamic' or a positive integer, got {batch!r}")
     t0 = time.perf_counter()
-    state_dict, _meta = load_checkpoint(src)
+    state_dict, ckpt_meta = load_checkpoint(src)
     family = detect_family(state_dict)
-    if form is not None and family not in ("tcn", "videopose3d_original"):
-        raise Pose3DError(f"{src}: --form applies to lifters only; this is a {family} checkpoint")
-    if nms and family != "rtmdet":
-        raise Pose3DError(f"{src}: --nms applies to detectors only; this is a {family} checkpoint")
-    if causal and family not in ("tcn", "videopose3d_original"):
-        raise Pose3DError(f"{src}: --causal applies to lifters only; this is a {family} checkpoint")
-    if dynamic_hw and family != "rtmdet":
-        raise Pose3DError(f"{src}: --dynamic-hw applies to detectors only; this is a {family} checkpoint")
+    form = _check_lifter_options(src, family, form, causal, window)
+    for flag, value in (("--nms", nms), ("--dynamic-hw", dynamic_hw)):
+        if value and family != "rtmdet":
+            raise ModelError(f"{src}: this is a {family} checkpoint ({FAMILY_KIND.get(family, 'not a detector')}), "
+                             f"not a detector; {flag} applies to detectors only")
     module, in_names, example, out_names, meta = _build(family, state_dict, arch, form, src, nms=nms, causal=causal,
-                                                        dynamic_hw=dynamic_hw)
+                                                        dynamic_hw=dynamic_hw, window=window, ckpt_meta=ckpt_meta)
     in_names = [in_names] if isinstance(in_names, str) else list(in_names)
     examples = (example,) if isinstance(example, torch.Tensor) else tuple(example)
     if isinstance(batch, int):
@@ -297,9 +329,9 @@ def export_onnx(checkpoint: PathLike, output: PathLike, arch: Optional[str] = No
         dynamic.setdefault(in_names[0], {}).update({2: "height", 3: "width"})
         for name in set(out_names) & {"boxes", "scores"}:
             dynamic.setdefault(name, {})[1] = "anchors"
-    if meta.get("form") in ("dilated", "stream"):
+    if meta.get("form") in ("dilated", "stream", "seq2seq"):
         dynamic.setdefault(in_names[0], {})[1] = "time"
-        dynamic.setdefault(out_names[0], {})[1] = "time_out"
+        dynamic.setdefault(out_names[0], {})[1] = "time" if meta["form"] == "seq2seq" else "time_out"
     meta.update({"source_sha256": file_sha256(src), "source_name": src.name, "exporter": "pose3d-rt",
                  "exporter_version": _version(), "metadata_version": METADATA_VERSION, "opset": str(opset),
                  "batch": str(batch)})

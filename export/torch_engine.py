@@ -24,12 +24,14 @@ class TorchEngine(Engine):
             outs = module(example)
         outs = outs if isinstance(outs, (tuple, list)) else (outs,)
         dyn_in = (None,) + tuple(example.shape[1:])
-        if metadata.get("form") == "dilated":
+        time_dynamic = metadata.get("form") in ("dilated", "seq2seq")  # any T (seq2seq: up to the window)
+        if time_dynamic:
             dyn_in = (None, None) + tuple(example.shape[2:])
+        lead = (None, None) if metadata.get("form") == "seq2seq" else (None,)
         super().__init__(
             path=path,
             inputs=(TensorSpec(in_name, dyn_in, np.dtype(np.float32)),),
-            outputs=tuple(TensorSpec(n, (None,) + tuple(o.shape[1:]), np.dtype(np.float32))
+            outputs=tuple(TensorSpec(n, lead + tuple(o.shape[len(lead):]), np.dtype(np.float32))
                           for n, o in zip(out_names, outs)),
             metadata=dict(metadata),
         )

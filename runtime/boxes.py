@@ -16,6 +16,13 @@ A box is *degenerate* when any coordinate or its score is NaN/inf, when its widt
 (or ``<= min_size``), or, if an image shape is given, when it has no positive-area overlap with the image.
 Degenerate boxes never take part in NMS: they are dropped and their number is logged (one DEBUG line per
 call).
+
+The **+1-pixel variant** (``offset=1``, mmpose's ``evaluation.functional.nms`` that the Inferencer applies to the
+detector's boxes, docs/spec/inferencer.md §3): areas are ``(x2 - x1 + 1) * (y2 - y1 + 1)`` and overlaps
+``max(0, xx2 - xx1 + 1) * max(0, yy2 - yy1 + 1)``, in float32 in mmpose's operation order; a box is kept iff its
+overlap with every kept box is ``<= thr`` (the same strict suppression rule). A box is degenerate there only when
+non-finite or when ``x2 - x1 + 1 <= 0`` (``y`` likewise). ``ties="last"`` visits equal scores from the highest input
+index down, as ``scores.argsort()[::-1]`` (numpy's sort is stable for the few boxes a frame has).
 """
 from __future__ import annotations
 
@@ -112,18 +119,18 @@ def _pairwise_iou(a: np.ndarray, area_a: np.ndarray, b: np.ndarray, area_b: np.n
 _CHUNK_PAIRS = 1 << 21  # candidate pairs evaluated per vectorised chunk (bounds temporary memory)
 
 
-def _overlap_pairs(b: np.ndarray, iou_thr: np.float32) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+def _overlap_pairs(b: np.ndarray, iou_thr: np.float32, offset: int = 0) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
     """All pairs ``(i, j)``, ``i < j``, that may have IoU > ``iou_thr``, in chunks (as two index arrays).
 
     With ``iou_thr >= 0`` only pairs whose x-intervals overlap can qualify; they are enumerated with a sweep
-    over the boxes sorted by x1 (for each box, the later boxes whose x1 lies before its x2), so sparse
-    scenes cost O(n log n + pairs) instead of O(n^2). With a negative threshold every pair qualifies.
+    over the boxes sorted by x1 (for each box, the later boxes whose x1 lies before its x2 + ``offset``), so
+    sparse scenes cost O(n log n + pairs) instead of O(n^2). With a negative threshold every pair qualifies.
     """
     n = b.shape[0]
     if iou_thr >= 0:
         xs = np.argsort(b[:, 0], kind="stable")
         x1s = b[xs, 0]
-        end = np.searchsorted(x1s, b[xs, 2], side="left")
+        end = np.searchsorted(x1s, b[xs, 2] + np.float32(offset), side="left")
     else:
         xs = np.arange(n)
         end = np.full(n, n)
@@ -145,26 +152,41 @@ def _overlap_pairs(b: np.ndarray, iou_thr: np.float32) -> Iterator[Tuple[np.ndar
         p0 = p1
 
 
-def _greedy_nms(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, iou_thr: np.float32) -> np.ndarray:
+def _visiting_order(scores: np.ndarray, ties: str) -> np.ndarray:
+    """Decreasing score; equal scores by increasing (``"first"``) or decreasing (``"last"``) input index."""
+    if ties == "first":
+        return np.argsort(-scores, kind="stable")
+    return np.argsort(scores, kind="stable")[::-1]
+
+
+def _greedy_nms(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, iou_thr: np.float32, offset: int = 0,
+                ties: str = "first") -> np.ndarray:
     """Greedy class-aware NMS on valid float32 boxes; returns the kept indices in visiting order.
 
     The "suppresses" relation (IoU > thr, same label, later in the visiting order) is computed for all
     candidate pairs in vectorised chunks and stored sparsely; the sequential greedy pass then only visits
-    boxes that overlap some later box, so isolated boxes cost nothing.
+    boxes that overlap some later box, so isolated boxes cost nothing. ``offset`` 1: the +1-pixel convention.
     """
-    order = np.argsort(-scores, kind="stable")
+    order = _visiting_order(scores, ties)
     b = boxes[order]
     lab = labels[order]
-    areas = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    one = np.float32(offset)
+    if offset:
+        areas = (b[:, 2] - b[:, 0] + one) * (b[:, 3] - b[:, 1] + one)
+    else:
+        areas = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
     rows_parts, cols_parts = [], []
-    for i, j in _overlap_pairs(b, iou_thr):
+    for i, j in _overlap_pairs(b, iou_thr, offset):
         same = lab[i] == lab[j]
         i, j = i[same], j[same]
         xx1 = np.maximum(b[i, 0], b[j, 0])
         yy1 = np.maximum(b[i, 1], b[j, 1])
         xx2 = np.minimum(b[i, 2], b[j, 2])
         yy2 = np.minimum(b[i, 3], b[j, 3])
-        inter = np.maximum(np.float32(0), xx2 - xx1) * np.maximum(np.float32(0), yy2 - yy1)
+        if offset:
+            inter = np.maximum(np.float32(0), xx2 - xx1 + one) * np.maximum(np.float32(0), yy2 - yy1 + one)
+        else:
+            inter = np.maximum(np.float32(0), xx2 - xx1) * np.maximum(np.float32(0), yy2 - yy1)
         iou = inter / (areas[i] + areas[j] - inter)
         hit = iou > iou_thr
         i, j = i[hit], j[hit]
@@ -191,6 +213,9 @@ def batched_nms(
     iou_thr: float = 0.5,
     max_num: int = -1,
     image_shape: Tuple[float, float] | None = None,
+    *,
+    offset: int = 0,
+    ties: str = "first",
 ) -> np.ndarray:
     """Class-aware greedy NMS (mmcv ``batched_nms`` semantics, computed per class instead of with mmcv's
     coordinate-offset trick, which is the same except for float rounding of the shifted coordinates).
@@ -202,9 +227,11 @@ def batched_nms(
         iou_thr: a box is suppressed when its IoU with a kept box of the same label is ``> iou_thr``.
         max_num: keep at most this many (``<= 0``: all).
         image_shape: ``(H, W)``; when given, boxes with no overlap with the image are dropped as degenerate.
+        offset: 0 (mmcv, default) or 1 (the +1-pixel areas of mmpose's ``nms``, see the module doc).
+        ties: among equal scores, visit the lower (``"first"``, default) or higher (``"last"``) index first.
 
     Returns:
-        int64 indices into the inputs of the kept boxes, by decreasing score (ties: lower index first).
+        int64 indices into the inputs of the kept boxes, by decreasing score (ties: as ``ties`` says).
         Degenerate boxes (see module doc) are never kept; their number is logged at DEBUG level.
     """
     b = as_boxes(boxes)
@@ -217,22 +244,28 @@ def batched_nms(
         lab = np.asarray(labels).reshape(-1).astype(np.int64, copy=False)
         if lab.shape[0] != b.shape[0]:
             raise ValueError(f"labels: expected {b.shape[0]} values, got {lab.shape[0]}")
-    valid = valid_box_mask(b, s, image_shape=image_shape)
+    if offset not in (0, 1):
+        raise ValueError(f"offset must be 0 or 1, got {offset!r}")
+    if ties not in ("first", "last"):
+        raise ValueError(f"ties must be 'first' or 'last', got {ties!r}")
+    valid = valid_box_mask(b, s, min_size=-float(offset), image_shape=image_shape)
     n_bad = int(b.shape[0] - valid.sum())
     if n_bad:
         logger.debug("nms: dropped %d degenerate boxes (non-finite, empty or outside the image)", n_bad)
     idx = np.flatnonzero(valid)
     if idx.size == 0:
         return np.zeros(0, dtype=np.int64)
-    keep = idx[_greedy_nms(b[idx], s[idx], lab[idx], np.float32(iou_thr))]
+    keep = idx[_greedy_nms(b[idx], s[idx], lab[idx], np.float32(iou_thr), offset, ties)]
     if max_num > 0:
         keep = keep[:max_num]
     return keep
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, iou_thr: float = 0.5, max_num: int = -1) -> np.ndarray:
-    """Single-class greedy NMS; see :func:`batched_nms`."""
-    return batched_nms(boxes, scores, None, iou_thr=iou_thr, max_num=max_num)
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_thr: float = 0.5, max_num: int = -1, *, offset: int = 0,
+        ties: str = "first") -> np.ndarray:
+    """Single-class greedy NMS; see :func:`batched_nms`. ``nms(b, s, 0.3, offset=1, ties="last")`` is mmpose's
+    ``evaluation.functional.nms(dets, 0.3)`` (the Inferencer's box NMS)."""
+    return batched_nms(boxes, scores, None, iou_thr=iou_thr, max_num=max_num, offset=offset, ties=ties)
 
 
 def whole_image_box(width: int, height: int) -> np.ndarray:

@@ -6,7 +6,9 @@ Outputs under ``output_root`` (the mmpose demo's naming):
 - with ``save_predictions``: ``<output_root>/results_<input stem>.json`` in the demo's schema (in default mode each
   instance also carries ``track_id``, ``bbox``, ``bbox_score``, ``keypoints_2d`` and ``keypoint_scores_2d``, and
   ``frame_id`` is 0-based; in mmpose mode ``frame_id`` is 1-based as the demo writes it);
-- with ``save_npz``: ``<output_root>/results_<input stem>.npz`` (flat arrays, one row per person-frame).
+- with ``save_npz``: ``<output_root>/results_<input stem>.npz`` (flat arrays, one row per person-frame);
+- with ``save_trc`` / ``save_bvh`` / ``save_csv``: motion-capture files, TRC and BVH per track
+  (``results_<input stem>_track<ID>.trc|.bvh``) and a tidy ``results_<input stem>.csv`` (:mod:`pose3d_rt.io.mocap`).
 
 The fields of both files are the one per-person schema of :mod:`pose3d_rt.results`; the writers are in
 :mod:`pose3d_rt.io.sinks`. Interrupting (Ctrl-C, a crash, a broken input, a failing writer) leaves a valid JSON and
@@ -26,9 +28,9 @@ import os
 import re
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -36,6 +38,7 @@ import numpy as np
 from .errors import InputError
 from .frames import check_frame
 from .io.held_frames import FrameStore, must_encode
+from .io.mocap import MocapWriter
 from .io.sinks import NpzSpill, PredictionWriter, VideoSink, h36m_meta_info, write_image
 from .io.sources import FrameSource, VideoInfo, open_source
 from .io.workers import READ_AHEAD, WRITE_BEHIND, OrderedWorker
@@ -56,6 +59,7 @@ class RunSummary:
     interrupted: bool = False
     error: Optional[str] = None
     timing: Optional[FrameTiming] = None  # where the time went (networks vs the rest), see pose3d_rt.timing
+    mocap_paths: List[Path] = field(default_factory=list)  # TRC, BVH and CSV files written
 
     @property
     def fps(self) -> float:
@@ -113,6 +117,7 @@ class _Outputs:
     is_image: bool
     json: Optional[PredictionWriter] = None
     npz: Optional[NpzSpill] = None
+    mocap: Optional[MocapWriter] = None
     video: Optional[VideoSink] = None
     visualizer: Any = None
     show: bool = False
@@ -150,6 +155,8 @@ class _Outputs:
             self.json.write_result(res)
         if self.npz is not None:
             self.npz.add(res)
+        if self.mocap is not None:
+            self.mocap.add(res)
         if not drawn:
             return
         if self.video is not None:
@@ -177,19 +184,27 @@ class _Outputs:
                 if self.video is not None:
                     self.video.close()
             finally:
-                if self.npz is not None:
-                    self.npz.save()
+                try:
+                    if self.npz is not None:
+                        self.npz.save()
+                finally:
+                    if self.mocap is not None:
+                        self.mocap.close()
 
 
-def _open_outputs(info: VideoInfo, root: Optional[Path], paths: Dict[str, Path], mode: str, *,
-                  save_predictions: bool, save_npz: bool, visualizer, show: bool,
+def _open_outputs(info: VideoInfo, root: Optional[Path], paths: Dict[str, Path], pipeline, *,
+                  save_predictions: bool, save_npz: bool, mocap: Dict[str, bool], visualizer, show: bool,
                   show_interval: float) -> _Outputs:
     out = _Outputs(root, paths, info.is_image, visualizer=visualizer, show=show, show_interval=show_interval)
     try:
         if save_predictions:
-            out.json = PredictionWriter(paths["json"], h36m_meta_info(), flat=info.is_image, mode=mode)
+            out.json = PredictionWriter(paths["json"], h36m_meta_info(), flat=info.is_image,
+                                        mode=getattr(pipeline, "mode", "default"))
         if save_npz:
             out.npz = NpzSpill(paths["npz"])
+        if any(mocap.values()):
+            out.mocap = MocapWriter(root, info.name, trc=mocap["trc"], bvh=mocap["bvh"], csv=mocap["csv"],
+                                    fps=info.fps, keypoint_dataset=getattr(pipeline, "keypoint_dataset", "coco"))
         if root is not None and not info.is_image:
             out.video = VideoSink(paths["vis"], info.fps)
     except BaseException:
@@ -199,7 +214,7 @@ def _open_outputs(info: VideoInfo, root: Optional[Path], paths: Dict[str, Path],
 
 
 def _probe(input_spec: str, output_root: Optional[str], save_predictions: bool, save_npz: bool,
-           show: bool) -> Tuple[FrameSource, Optional[Path], Dict[str, Path]]:
+           show: bool, mocap: Optional[Dict[str, bool]] = None) -> Tuple[FrameSource, Optional[Path], Dict[str, Path]]:
     """Open the input and check the output options: every user error before any model is loaded."""
     if show:
         check_show_supported()
@@ -210,8 +225,8 @@ def _probe(input_spec: str, output_root: Optional[str], save_predictions: bool, 
         if root is not None:
             check_output_root(root)
             paths = output_paths(src.info, input_spec, root)
-        elif save_predictions or save_npz:
-            raise InputError("--save-predictions/--save-npz need --output-root")
+        elif save_predictions or save_npz or any((mocap or {}).values()):
+            raise InputError("--save-predictions/--save-npz/--save-trc/--save-bvh/--save-csv need --output-root")
         elif not show:
             raise InputError("nothing to do: give --output-root (to save) and/or --show")
     except BaseException:
@@ -289,20 +304,22 @@ def _timing(frames: int, t0: float, clock: EngineClock, src: FrameSource, writer
 
 def run(pipeline_factory, input_spec: str, *, output_root: Optional[str] = None, save_predictions: bool = False,
         save_npz: bool = False, show: bool = False, visualizer=None, progress: bool = True,
-        show_interval: float = 0.0, overlap: bool = True) -> RunSummary:
+        show_interval: float = 0.0, overlap: bool = True, save_trc: bool = False, save_bvh: bool = False,
+        save_csv: bool = False) -> RunSummary:
     """Probe ``input_spec`` first, then build the pipeline (``pipeline_factory()``), stream, write outputs.
 
     ``show_interval``: seconds each shown frame is held (the demo's ``--show-interval``; 0 = as fast as possible).
     ``overlap``: decode and draw/encode/write on background threads (same outputs; False does all in this thread).
     The summary's ``timing`` splits the wall time into network time and the rest (:class:`FrameTiming`).
+    ``save_trc``/``save_bvh``/``save_csv``: the motion-capture files of :mod:`pose3d_rt.io.mocap`.
     """
-    src, root, paths = _probe(input_spec, output_root, save_predictions, save_npz, show)  # before any model
+    mocap = {"trc": save_trc, "bvh": save_bvh, "csv": save_csv}
+    src, root, paths = _probe(input_spec, output_root, save_predictions, save_npz, show, mocap)  # before any model
     info = src.info
     try:
         pipeline = pipeline_factory()
-        outputs = _open_outputs(info, root, paths, getattr(pipeline, "mode", "default"),
-                                save_predictions=save_predictions, save_npz=save_npz, visualizer=visualizer,
-                                show=show, show_interval=show_interval)
+        outputs = _open_outputs(info, root, paths, pipeline, save_predictions=save_predictions, save_npz=save_npz,
+                                mocap=mocap, visualizer=visualizer, show=show, show_interval=show_interval)
     except BaseException:
         src.close()
         raise
@@ -327,7 +344,7 @@ def run(pipeline_factory, input_spec: str, *, output_root: Optional[str] = None,
         _close_all(writer, bar, outputs, src, show)
     return RunSummary(frames, persons, timing.wall_s, paths.get("vis"),
                       paths.get("json") if outputs.json else None, paths.get("npz") if outputs.npz else None,
-                      interrupted, src.error, timing)
+                      interrupted, src.error, timing, outputs.mocap.written if outputs.mocap else [])
 
 
 def _close_all(writer: Optional[OrderedWorker], bar, outputs: _Outputs, src: FrameSource, show: bool) -> None:

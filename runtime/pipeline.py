@@ -36,10 +36,12 @@ from .frames import check_frame
 from .hub import Role, detector_export_options, lifter_export_options, resolve
 from .io.held_frames import hold, must_encode, release
 from .io.sources import FrameSource, open_source
+from .lifters.motionbert_stream import make_lifter
 from .lifters.streaming import LiftedFrame, Lifter
 from .results import FrameResult
 from .rtmdet import Detections, Detector, filter_detections
 from .rtmpose.estimator import PoseEstimator
+from .smoothing import DEFAULT_BETA, DEFAULT_D_CUTOFF, DEFAULT_MIN_CUTOFF, PoseSmoother, SmoothingParams
 from .tracking import make_tracker
 
 log = logging.getLogger(__name__)
@@ -84,6 +86,15 @@ class PipelineOptions:
     warp_method: Optional[str] = None
     # Exporting a .pth lifter: residual alignment of a causal TCN (not stored in checkpoints; from its config).
     causal: Optional[bool] = None
+    # Temporal smoothing of the 2D and 3D outputs (pose3d_rt.smoothing: One-Euro per track and joint, timed by the
+    # frames' timestamps); default mode only.
+    smooth: bool = False
+    smooth_min_cutoff: float = DEFAULT_MIN_CUTOFF
+    smooth_beta: float = DEFAULT_BETA
+    smooth_d_cutoff: float = DEFAULT_D_CUTOFF
+
+    def smoothing_params(self) -> SmoothingParams:
+        return SmoothingParams(self.smooth_min_cutoff, self.smooth_beta, self.smooth_d_cutoff)
 
     def validate(self, mode: str) -> None:
         if not 0.0 <= self.bbox_thr <= 1.0:
@@ -100,6 +111,9 @@ class PipelineOptions:
             raise InputError(f"det_letterbox must be 'rect', 'square' or None, got {self.det_letterbox!r}")
         if mode == "mmpose" and self.det_letterbox == "rect":
             raise InputError("det_letterbox='rect' is a default-mode option (the mmpose demo letterboxes to a square)")
+        if self.smooth and mode == "mmpose":
+            raise InputError("smooth is a default-mode option (the mmpose demo does not smooth)")
+        self.smoothing_params().validate()
 
 
 class Pose3DPipeline:
@@ -159,13 +173,14 @@ class Pose3DPipeline:
         self._tracker = make_tracker(mode=self.mode, metric="oks" if opt.use_oks_tracking else "iou",
                                      threshold=opt.tracking_thr, max_age=opt.max_age)
         if self.lifter_engine is not None:
-            self._lifter = Lifter(
+            self._lifter = make_lifter(
                 self.lifter_engine, mode=self.mode, online=opt.online, norm_pose_2d=opt.norm_pose_2d,
                 keypoint_source=self.keypoint_dataset, rebase="frame" if opt.rebase_keypoint else "none",
                 max_missing=None,
             )
         self._prev: Optional[FrameResult] = None
         self._ended = np.zeros(0, np.int64)
+        self._smoother = PoseSmoother(opt.smoothing_params()) if opt.smooth else None
 
     @property
     def lifter_spec(self):
@@ -234,6 +249,9 @@ class Pose3DPipeline:
         res.keypoints_3d = k3
         return res
 
+    def _smoothed(self, res: FrameResult) -> FrameResult:
+        return res if self._smoother is None else self._smoother(res)
+
     # -- public API --------------------------------------------------------------------------------------------
     def stream(self, source: Union[str, Path, FrameSource], *, reset: bool = True,
                keep_frames: bool = False) -> Iterator[FrameResult]:
@@ -258,21 +276,22 @@ class Pose3DPipeline:
             for t, frame in enumerate(src):
                 frame = check_frame(frame, f"frame {t}")  # the one frame check: every source goes through it
                 res = self._process_2d(frame, t, is_image)
+                res.timestamp = src.timestamp
                 self._prev = res
                 if keep_frames:
                     hold(res, frame, encode)
                 if self._lifter is None:
-                    yield release(res)
+                    yield self._smoothed(release(res))
                     continue
                 pending.append(res)
                 for lf in self._lift(res):
-                    yield release(self._join(pending.popleft(), lf, self.mode))
+                    yield self._smoothed(release(self._join(pending.popleft(), lf, self.mode)))
         finally:
             if not isinstance(source, FrameSource):
                 src.close()
         if self._lifter is not None:
             for lf in self._lifter.flush():
-                yield release(self._join(pending.popleft(), lf, self.mode))
+                yield self._smoothed(release(self._join(pending.popleft(), lf, self.mode)))
 
     def __call__(self, image: Union[str, Path, np.ndarray]) -> FrameResult:
         """One image (a path or an array, see :func:`~pose3d_rt.frames.check_frame`) -> its :class:`FrameResult`

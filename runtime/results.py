@@ -82,6 +82,8 @@ class FrameResult:
     - ``keypoints_3d`` (n, 17, 3) H36M joints in metres after post-processing (X right, Y forward, Z up), or NaN
       for a person that was not lifted; ``None`` when no lifter is configured.
     - ``image_size`` (width, height).
+    - ``timestamp``: seconds from the start of the source (the video's presentation time of the frame; frame_index
+      / fps when the container gives none); None when unknown.
 
     The same fields under their output names: :data:`PERSON_FIELDS`, :meth:`columns`, :meth:`instances`.
     """
@@ -94,6 +96,7 @@ class FrameResult:
     scores_2d: np.ndarray
     keypoints_3d: Optional[np.ndarray] = None
     image_size: tuple = (0, 0)
+    timestamp: Optional[float] = None
     extras: Dict[str, Any] = field(default_factory=dict)
     frame: Optional[np.ndarray] = field(default=None, repr=False)  # the BGR frame, when asked for (keep_frames)
 

@@ -363,7 +363,7 @@ def test_detector_export_options_follow_the_mode(monkeypatch):
     for mode in ("default", "mmpose"):
         seen.clear()
         args.mode = mode
-        pipe = run_mod._factory(args, models, {}, None)()
+        pipe = run_mod.pipeline_factory(args, models, {}, None)()
         assert seen[0] == (Role.DETECTOR, detector_export_options(mode))
         assert pipe.detector.letterbox == ("rect" if mode == "default" else "square")
 

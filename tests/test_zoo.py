@@ -398,8 +398,9 @@ def test_resolve_path_paths_and_errors(tmp_path, server, home):
         hub.resolve_path("rtmpose-m", "detector")
     with pytest.raises(InputError, match="alias 'rtmdet-nano-person' is a detector model, not a lifter"):
         hub.resolve_path("rtmdet-nano-person", "lifter")
+    unsupported = replace(hub.get("human3d"), supported=False)  # every zoo entry is supported today
     with pytest.raises(ModelError, match="'human3d'.*not yet supported"):
-        hub.resolve_path("human3d", "lifter")
+        hub.resolve_path(unsupported, "lifter")
     with pytest.raises(InputError, match=r"'missing\.onnx' given for the pose2d: no such file\. Specify a model as"):
         hub.resolve_path("missing.onnx", "pose2d")
     with pytest.raises(InputError, match=r"'rtmdet-m' given for the detector: not an existing file, an http\(s\) "
@@ -466,7 +467,7 @@ def test_fetch_and_export_wires_fetch_to_export_cached(server, home, monkeypatch
     assert calls == [(home / "checkpoints" / name, "lifter", {"form": "strided"})]
     assert out == home / "checkpoints" / (name + ".onnx")
     with pytest.raises(ModelError, match="not yet supported"):
-        hub.fetch_and_export("human3d")
+        hub.fetch_and_export(replace(hub.get("human3d"), supported=False))
 
 
 # ------------------------------------------------------------------------------------------- data file integrity
@@ -504,7 +505,7 @@ def test_data_file_integrity():
     for role, alias in doc["defaults"].items():
         assert by_alias[alias]["role"] == role and by_alias[alias]["supported"]
     human3d = by_alias["human3d"]
-    assert (human3d["role"], human3d["family"], human3d["supported"]) == ("lifter", "motionbert", False)
+    assert (human3d["role"], human3d["family"], human3d["supported"]) == ("lifter", "motionbert", True)
 
 
 def test_data_file_variants_match_the_specs():
@@ -545,3 +546,51 @@ def test_resolve_takes_an_alias_fetches_exports_and_caches(server, home, monkeyp
     assert len(list((home / "onnx").glob("*.onnx"))) == 1
     hub.resolve("rtmpose-t", "2D pose model")
     assert len(state.requests) == 1  # cached: no second download, no second export
+
+
+def test_motionbert_entries_of_the_mmpose_metafile():
+    """human3d and the other model of mmpose's motionbert_h36m.yml: URL, sha256 prefix from the file name, config,
+    licence, window, supported; resolvable as lifters, refused as detectors (no network)."""
+    base = "https://download.openmmlab.com/mmpose/v1/body_3d_keypoint/pose_lift/h36m/"
+    want = {"human3d": ("motionbert_ft_h36m-d80af323_20230531.pth", "d80af323",
+                        "motionbert_dstformer-ft-243frm_8xb32-120e_h36m.py"),
+            "motionbert-h36m": ("motionbert_h36m-f554954f_20230531.pth", "f554954f",
+                                "motionbert_dstformer-243frm_8xb32-240e_h36m.py")}
+    got = {e.alias: e for e in hub.list_models("lifter") if e.family == "motionbert"}
+    assert set(got) == set(want)
+    for alias, (name, prefix, config) in want.items():
+        e = got[alias]
+        assert (e.url, e.file_name, e.sha256_prefix) == (base + name, name, prefix)
+        assert hub.expected_prefix_from_name(e.file_name) == prefix
+        assert e.config == "configs/body_3d_keypoint/motionbert/h36m/" + config
+        assert e.licence.startswith("Apache-2.0") and not e.non_commercial
+        assert (e.input_size, e.receptive_field, e.num_keypoints, e.supported) == ((243, 17), 243, 17, True)
+        assert hub.classify(alias, "lifter").value is e
+        with pytest.raises(InputError, match=f"alias '{alias}' is a lifter model, not a detector"):
+            hub.check(alias, "detector")
+
+
+def test_resolved_engines_are_checked_against_their_role(tmp_path):
+    """An engine whose metadata family belongs to another role is refused naming the given file; no family: no
+    check (the stage's own validation then applies)."""
+    from pose3d_rt.hub.resolve import check_engine_role
+
+    class Engine:
+        inputs = outputs = ()
+
+        def __init__(self, family=None):
+            self.metadata = {"family": family} if family else {}
+
+        def run(self, feeds):
+            return {}
+
+    given = tmp_path / "motionbert_ft_h36m-d80af323_20230531.pth"
+    with pytest.raises(ModelError, match=r"d80af323_20230531\.pth: this is a motionbert model, a lifter, not a "
+                                         r"detector \(give it to --lifter\)$"):
+        check_engine_role(Engine("motionbert"), Role.DETECTOR, given)
+    with pytest.raises(ModelError, match=r"this is a rtmdet model, a detector, not a 2D pose model \(give it to --det\)"):
+        check_engine_role(Engine("rtmdet"), Role.POSE2D, given)
+    for family, role in (("motionbert", Role.LIFTER), ("tcn", Role.LIFTER), ("rtmpose", Role.POSE2D), (None, Role.DETECTOR),
+                         ("something-new", Role.DETECTOR)):
+        engine = Engine(family)
+        assert check_engine_role(engine, role, given) is engine

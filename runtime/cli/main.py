@@ -10,6 +10,10 @@ Sub-commands (each has ``--help`` with examples):
 - ``pose3d-rt quantize MODEL.onnx --calib INPUT`` — an INT8 (QDQ) copy of a detector or 2D model, calibrated on
   the user's frames, with a fidelity report against FP32
 - ``pose3d-rt models list | fetch NAME | path NAME`` — the model zoo
+- ``pose3d-rt inferencer INPUT [--pose3d human3d] ...`` — mmpose's ``inferencer_demo.py`` (MotionBERT), its
+  numbers in ``--mode mmpose`` (default), the corrected pipeline in ``--mode default``
+- ``pose3d-rt batch INPUT... --output-root DIR`` — ``run`` on many videos (local process pool or Ray), finished
+  videos skipped on rerun, ``DIR/batch_summary.json``
 - ``pose3d-rt bench ...`` — per-stage and end-to-end speed against the mmpose-demo-equivalent baseline
   (the source checkout's ``benchmarks/`` folder)
 
@@ -26,9 +30,11 @@ import threading
 from typing import Callable, Dict, List, Optional, Sequence
 
 from ..errors import Pose3DError
+from .batch import cmd_batch
 from .bench import cmd_bench
 from .demo import cmd_demo
 from .export import cmd_build_engine, cmd_export
+from .inferencer import cmd_inferencer
 from .models import cmd_models
 from .parser import build_parser
 from .quantize import cmd_quantize
@@ -36,7 +42,8 @@ from .run import cmd_run
 
 COMMANDS: Dict[str, Callable[[argparse.Namespace], int]] = {
     "export": cmd_export, "build-engine": cmd_build_engine, "run": cmd_run, "demo": cmd_demo, "models": cmd_models,
-    "bench": cmd_bench, "quantize": cmd_quantize,
+    "bench": cmd_bench, "quantize": cmd_quantize, "inferencer": cmd_inferencer,
+    "batch": cmd_batch,
 }
 
 
@@ -61,7 +68,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
-    if args.command in ("run", "demo"):
+    if args.command in ("run", "demo", "inferencer", "batch"):
         _terminate_as_interrupt()
     try:
         return COMMANDS[args.command](args)

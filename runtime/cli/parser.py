@@ -13,7 +13,9 @@ from .._version import __version__
 from ..hub.registry import default_alias
 from ..hub.roles import Role
 from .argtypes import batch_or_dynamic, nonneg_float, positive_int
+from .batch import add_batch_parser
 from .bench import benchmarks_module
+from .inferencer import add_inferencer_parser
 
 _EXPORT_EXAMPLES = """\
 examples:
@@ -133,6 +135,52 @@ def add_demo_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """``run``'s model and output flags (all but INPUT), shared with ``batch``: a new run flag goes here."""
+    p.add_argument(Role.DETECTOR.flag, default=None, metavar="M",
+                   help=f"person detector (RTMDet): alias, path or URL (default {_default_alias(Role.DETECTOR)})")
+    p.add_argument(Role.POSE2D.flag, default=None, metavar="M",
+                   help=f"2D pose model (RTMPose): alias, path or URL (default {_default_alias(Role.POSE2D)})")
+    p.add_argument(Role.LIFTER.flag, default=None, metavar="M",
+                   help=f"3D lifter (VideoPose3D): alias, path or URL, or 'none' for 2D only "
+                   f"(default {_default_alias(Role.LIFTER)})")
+    add_demo_flags(p)
+    p.add_argument("--precision", choices=("fp32", "int8"), default="fp32",
+                   help="fp32 (default) or int8: the detector and the 2D model run as static INT8 (QDQ) files, "
+                   "made once from the first 32 frames of INPUT and cached beside the FP32 exports in "
+                   "$POSE3D_RT_HOME/onnx (needs the onnx package); the lifter stays FP32. An .onnx already "
+                   "quantized (pose3d-rt quantize) is used as is")
+    p.add_argument("--det-letterbox", choices=("rect", "square"), default=None,
+                   help="detector input shape: 'rect' pads the resized frame to a multiple of 32 (default mode's "
+                   "default; 640x384 for 16:9, ~40%% less work), 'square' pads to the model's square (mmpose mode, "
+                   "always)")
+    p.add_argument("--no-overlap", dest="overlap", action="store_false",
+                   help="decode, draw, encode and write in the main thread instead of background threads "
+                   "(same outputs; for debugging and A/B timing)")
+    add_smooth_and_mocap_flags(p)
+
+
+def add_smooth_and_mocap_flags(p: argparse.ArgumentParser) -> None:
+    """``--smooth`` (pose3d_rt.smoothing) and the motion-capture files (pose3d_rt.io.mocap) of ``run``/``batch``."""
+    from ..smoothing import DEFAULT_BETA, DEFAULT_MIN_CUTOFF
+
+    p.add_argument("--smooth", action="store_true",
+                   help="One-Euro temporal smoothing of the 2D and 3D keypoints, per track and joint, timed by the "
+                   "video's timestamps (default mode only; off by default)")
+    p.add_argument("--smooth-min-cutoff", type=nonneg_float, default=DEFAULT_MIN_CUTOFF, metavar="HZ",
+                   help=f"--smooth: cut-off frequency of a still joint; lower = smoother (default {DEFAULT_MIN_CUTOFF})")
+    p.add_argument("--smooth-beta", type=nonneg_float, default=DEFAULT_BETA, metavar="B",
+                   help="--smooth: how fast the cut-off rises with speed (per body size per second); higher = "
+                   f"less lag on fast moves (default {DEFAULT_BETA})")
+    p.add_argument("--save-trc", action="store_true",
+                   help="write results_<input>_track<ID>.trc per track: OpenSim markers (H36M-17 joints, mm, Y up)")
+    p.add_argument("--save-bvh", action="store_true",
+                   help="write results_<input>_track<ID>.bvh per track: a skeleton rooted at the pelvis with fixed "
+                   "bone lengths and per-frame rotations (cm, Y up; Blender, MotionBuilder)")
+    p.add_argument("--save-csv", action="store_true",
+                   help="write results_<input>.csv: one row per frame, track and H36M-17 joint (2D px, score, 3D m)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pose3d-rt",
@@ -193,26 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("input", help="image | video | folder | http(s)/rtsp URL | webcam[:N]")
-    p.add_argument(Role.DETECTOR.flag, default=None, metavar="M",
-                   help=f"person detector (RTMDet): alias, path or URL (default {_default_alias(Role.DETECTOR)})")
-    p.add_argument(Role.POSE2D.flag, default=None, metavar="M",
-                   help=f"2D pose model (RTMPose): alias, path or URL (default {_default_alias(Role.POSE2D)})")
-    p.add_argument(Role.LIFTER.flag, default=None, metavar="M",
-                   help=f"3D lifter (VideoPose3D): alias, path or URL, or 'none' for 2D only "
-                   f"(default {_default_alias(Role.LIFTER)})")
-    add_demo_flags(p)
-    p.add_argument("--precision", choices=("fp32", "int8"), default="fp32",
-                   help="fp32 (default) or int8: the detector and the 2D model run as static INT8 (QDQ) files, "
-                   "made once from the first 32 frames of INPUT and cached beside the FP32 exports in "
-                   "$POSE3D_RT_HOME/onnx (needs the onnx package); the lifter stays FP32. An .onnx already "
-                   "quantized (pose3d-rt quantize) is used as is")
-    p.add_argument("--det-letterbox", choices=("rect", "square"), default=None,
-                   help="detector input shape: 'rect' pads the resized frame to a multiple of 32 (default mode's "
-                   "default; 640x384 for 16:9, ~40%% less work), 'square' pads to the model's square (mmpose mode, "
-                   "always)")
-    p.add_argument("--no-overlap", dest="overlap", action="store_false",
-                   help="decode, draw, encode and write in the main thread instead of background threads "
-                   "(same outputs; for debugging and A/B timing)")
+    add_run_options(p)
+    add_batch_parser(sub, add_run_options)
+    add_inferencer_parser(sub)
 
     p = sub.add_parser(
         "demo",
@@ -301,4 +332,4 @@ def _default_alias(role: Role) -> str:
         return "?"
 
 
-__all__ = ["build_parser", "add_demo_flags"]
+__all__ = ["build_parser", "add_demo_flags", "add_run_options"]

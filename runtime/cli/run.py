@@ -10,7 +10,7 @@ import argparse
 import logging
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Sequence, TypeVar
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
 
 from ..errors import Pose3DError
 from ..hub import Role, check, default_alias, detector_export_options, lifter_export_options, resolve
@@ -58,6 +58,7 @@ def pipeline_options(args: argparse.Namespace) -> Dict[str, Any]:
         norm_pose_2d=not args.disable_norm_pose_2d, rebase_keypoint=not args.disable_rebase_keypoint,
         online=args.online, det_interval=args.det_interval, kpt_thr=args.kpt_thr,
         **({"det_letterbox": args.det_letterbox} if getattr(args, "det_letterbox", None) else {}),
+        **{k: getattr(args, k) for k in ("smooth", "smooth_min_cutoff", "smooth_beta") if hasattr(args, k)},
     )
 
 
@@ -75,8 +76,8 @@ def _with_precision(args: argparse.Namespace, models: Sequence[ModelChoice]) -> 
     return [ModelChoice(str(int8[m.role]), m.role, m.flag) if m.role in int8 else m for m in models]
 
 
-def _factory(args: argparse.Namespace, models: Sequence[ModelChoice], options: Dict[str, Any],
-             check_pipe: Optional[Callable[[Any], None]]) -> Callable[[], Any]:
+def pipeline_factory(args: argparse.Namespace, models: Sequence[ModelChoice], options: Dict[str, Any],
+                     check_pipe: Optional[Callable[[Any], None]]) -> Callable[[], Any]:
     """The pipeline factory :func:`pose3d_rt.job.run` calls once the input is open."""
 
     def factory():
@@ -110,7 +111,7 @@ def _visualizer(args: argparse.Namespace) -> Any:
 
 
 def _report(summary: Any) -> int:
-    for p in (summary.video_path, summary.json_path, summary.npz_path):
+    for p in (summary.video_path, summary.json_path, summary.npz_path, *getattr(summary, "mocap_paths", ())):
         if p is not None and p.exists():
             print(f"pose3d-rt: wrote {p}", file=sys.stderr)
     if summary.error:
@@ -120,29 +121,77 @@ def _report(summary: Any) -> int:
     return 130 if summary.interrupted else 0
 
 
-def run_job(args: argparse.Namespace, models: Sequence[Optional[str]], flags: Sequence[str] = RUN_FLAGS,
-            extra_options: Optional[Dict[str, Any]] = None,
-            check_pipe: Optional[Callable[[Any], None]] = None) -> int:
-    """Run the pipeline over ``args.input`` with the (detector, 2D, lifter) ``models`` given by ``flags``;
-    ``extra_options`` override the flags' pipeline options; ``check_pipe(pipe)`` runs once the models are loaded."""
+def _check_lifter_mode(mode: str, choices: Sequence[ModelChoice]) -> None:
+    """mmpose mode with a MotionBERT zoo alias: a one-line error before anything is downloaded (a MotionBERT
+    file is refused the same way once loaded, by the pipeline)."""
+    from ..hub.registry import lookup
+
+    for m in choices:
+        entry = lookup(m.arg) if m.role is Role.LIFTER and mode == "mmpose" else None
+        if entry is not None and entry.family == "motionbert":
+            from ..lifters.motionbert_stream import MMPOSE_MODE_MESSAGE
+
+            raise Pose3DError(f"{m.flag} {m.arg}: {MMPOSE_MODE_MESSAGE}")
+
+
+def _check_smooth_and_mocap(args: argparse.Namespace, models: Sequence[Optional[str]]) -> None:
+    if getattr(args, "smooth", False) and args.mode == "mmpose":
+        raise Pose3DError("--smooth: --mode mmpose reproduces the mmpose demo, which does not smooth; "
+                          "use the default mode to smooth")
+    mocap = [f for f in ("--save-trc", "--save-bvh", "--save-csv") if getattr(args, f[2:].replace("-", "_"), False)]
+    if mocap and not args.output_root:
+        raise Pose3DError(f"{mocap[0]} needs --output-root")
+    lifter = models[2] if len(models) > 2 else None
+    needs_3d = [f for f in mocap if f != "--save-csv"]
+    if str(lifter).lower() == "none" and needs_3d:
+        raise Pose3DError(f"{needs_3d[0]}: needs 3D joints, but --lifter none stops at 2D")
+    if getattr(args, "smooth", False):
+        from ..smoothing import SmoothingParams
+
+        flagged("--smooth", SmoothingParams(args.smooth_min_cutoff, args.smooth_beta).validate)
+
+
+def check_job(args: argparse.Namespace, models: Sequence[Optional[str]], flags: Sequence[str] = RUN_FLAGS,
+              extra_options: Optional[Dict[str, Any]] = None) -> Tuple[List[ModelChoice], Dict[str, Any]]:
+    """Every check of a job's flags, nothing loaded: (the model choices, the pipeline options);
+    ``extra_options`` override the flags' pipeline options."""
     from ..engines.onnxruntime import parse_device
-    from ..job import run
 
     if args.save_predictions and not args.output_root:
         raise Pose3DError("--save-predictions needs --output-root")
+    _check_smooth_and_mocap(args, models)
     flagged("--device", parse_device, args.device)
     if getattr(args, "det_letterbox", None) == "rect" and args.mode == "mmpose":
         raise Pose3DError("--det-letterbox rect: mmpose mode letterboxes to the square, as the demo does")
     options = pipeline_options(args)
     options.update(extra_options or {})
     choices = model_choices(models, flags)
-    visualizer = _visualizer(args)
+    _check_lifter_mode(args.mode, choices)
+    return choices, options
+
+
+def run_options(args: argparse.Namespace) -> Dict[str, Any]:
+    """:func:`pose3d_rt.job.run`'s keyword arguments (all but the input) from the output flags; a fresh
+    visualizer per call (``batch`` calls it once per video)."""
+    return dict(output_root=args.output_root or None, save_predictions=args.save_predictions,
+                save_npz=args.save_npz, show=args.show, visualizer=_visualizer(args),
+                **{k: getattr(args, k) for k in ("save_trc", "save_bvh", "save_csv") if hasattr(args, k)},
+                progress=not args.no_progress, show_interval=args.show_interval,
+                overlap=getattr(args, "overlap", True))
+
+
+def run_job(args: argparse.Namespace, models: Sequence[Optional[str]], flags: Sequence[str] = RUN_FLAGS,
+            extra_options: Optional[Dict[str, Any]] = None,
+            check_pipe: Optional[Callable[[Any], None]] = None) -> int:
+    """Run the pipeline over ``args.input`` with the (detector, 2D, lifter) ``models`` given by ``flags``;
+    ``extra_options`` override the flags' pipeline options; ``check_pipe(pipe)`` runs once the models are loaded.
+    ``batch`` does the same per video (:func:`check_job`, :func:`pipeline_factory` once, :func:`run_options`)."""
+    from ..job import run
+
+    choices, options = check_job(args, models, flags, extra_options)
     if not args.input:
         raise Pose3DError("no input: give an image, a video, a folder, a URL or webcam[:N]")
-    summary = run(_factory(args, choices, options, check_pipe), args.input, output_root=args.output_root or None,
-                  save_predictions=args.save_predictions, save_npz=args.save_npz, show=args.show,
-                  visualizer=visualizer, progress=not args.no_progress, show_interval=args.show_interval,
-                  overlap=getattr(args, "overlap", True))
+    summary = run(pipeline_factory(args, choices, options, check_pipe), args.input, **run_options(args))
     return _report(summary)
 
 
@@ -150,4 +199,5 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_job(args, (args.det, args.pose2d, args.lifter))
 
 
-__all__ = ["ModelChoice", "RUN_FLAGS", "cmd_run", "flagged", "model_choices", "pipeline_options", "run_job"]
+__all__ = ["ModelChoice", "RUN_FLAGS", "check_job", "cmd_run", "flagged", "model_choices", "pipeline_factory",
+           "pipeline_options", "run_job", "run_options"]

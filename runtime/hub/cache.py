@@ -22,6 +22,9 @@ from .roles import Role
 
 log = logging.getLogger(__name__)
 
+#: the TCN export forms a lifter's cache key may name (:func:`lifter_export_options`)
+LIFTER_FORM_KEYS = ("stream", "strided", "dilated")
+
 
 def cache_home() -> Path:
     """``$POSE3D_RT_HOME`` or ``~/.cache/pose3d_rt``."""
@@ -49,15 +52,20 @@ def _role_label(role: Union[Role, str]) -> str:
 def export_cached(checkpoint: Union[str, Path], role: Union[Role, str],
                   export_options: Optional[Dict[str, Any]] = None, cache_dir: Optional[Path] = None) -> Path:
     """Export ``checkpoint`` to ONNX once; return the cached .onnx path (keyed by sha256 and export options).
-    ``role`` only names the model in log messages."""
+    ``role`` only names the model in log messages (:func:`pose3d_rt.hub.resolve.resolve` checks the exported
+    model's family against the role)."""
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
         raise ModelError(f"{checkpoint}: no such checkpoint file")
     opts = dict(export_options or {})
     digest = file_sha256(checkpoint)
-    tag = "_".join(f"{k}-{v}" for k, v in sorted(opts.items()) if v is not None)
     out_dir = (cache_dir or cache_home()) / "onnx"
-    out = out_dir / f"{checkpoint.stem}.{digest[:16]}{('.' + tag) if tag else ''}.onnx"
+
+    def name_for(options: Dict[str, Any]) -> Path:
+        tag = "_".join(f"{k}-{v}" for k, v in sorted(options.items()) if v is not None)
+        return out_dir / f"{checkpoint.stem}.{digest[:16]}{('.' + tag) if tag else ''}.onnx"
+
+    out = name_for(opts)
     if out.is_file():
         log.info("using cached export %s", out)
         return out
@@ -70,7 +78,32 @@ def export_cached(checkpoint: Union[str, Path], role: Union[Role, str],
         ) from None
     out_dir.mkdir(parents=True, exist_ok=True)
     log.info("exporting %s (%s) to %s", checkpoint, _role_label(role), out)
-    return Path(export_onnx(checkpoint, out, **opts))
+    written = Path(export_onnx(checkpoint, out, **opts))
+    if "form" in opts:
+        _share_formless_export(written, opts, name_for)
+    return written
+
+
+def _share_formless_export(written: Path, opts: Dict[str, Any], name_for: Any) -> None:
+    """A lifter whose graph does not depend on the TCN ``form`` option (MotionBERT: one seq2seq graph) is cached
+    under every form's key as hard links of one file, so default and mmpose mode share it instead of two 170 MB
+    copies."""
+    try:
+        import onnx
+
+        meta = {p.key: p.value for p in onnx.load_model(str(written), load_external_data=False).metadata_props}
+    except Exception as exc:  # noqa: BLE001 - only an optimisation: a failure leaves the one export as it is
+        log.debug("could not read %s's metadata (%s)", written, exc)
+        return
+    if meta.get("form") != "seq2seq":
+        return
+    for form in LIFTER_FORM_KEYS:
+        other = name_for({**opts, "form": form})
+        if other != written and not other.exists():
+            try:
+                os.link(written, other)
+            except OSError as exc:
+                log.debug("could not link %s to %s (%s)", other, written, exc)
 
 
 def lifter_export_options(causal: Optional[bool] = None, *, mode: str = "default", online: bool = False

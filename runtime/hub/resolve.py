@@ -26,7 +26,7 @@ from ..errors import InputError
 from . import cache
 from .download import fetch, is_url
 from .registry import ZooEntry, alias_hint, get, list_models, lookup
-from .roles import Role
+from .roles import Role, role_of_family
 
 ModelArg = Union[str, os.PathLike, Engine]
 MODEL_SUFFIXES = ENGINE_SUFFIXES + CHECKPOINT_SUFFIXES
@@ -124,6 +124,17 @@ def resolve_path(arg: Union[str, os.PathLike, ZooEntry], role: Union[Role, str],
     return _local(ref, **fetch_kwargs)
 
 
+def check_engine_role(engine: Engine, role: Role, source: Union[str, Path]) -> Engine:
+    """``engine`` when its metadata ``family`` belongs to ``role`` (or it has none); else a one-line
+    :class:`ModelError` naming ``source`` (the file the user gave) and what the model is."""
+    family = str((getattr(engine, "metadata", None) or {}).get("family", "")).strip().lower()
+    actual = role_of_family(family) if family else None
+    if actual is not None and actual is not role:
+        raise ModelError(f"{source}: this is a {family} model, a {actual.label}, not a {role.label} "
+                         f"(give it to {actual.flag})")
+    return engine
+
+
 def resolve(arg: Union[ModelArg, ZooEntry], role: Union[Role, str], *, device: str = "cpu",
             threads: Optional[int] = None, export_options: Optional[Dict[str, Any]] = None,
             progress: bool = True) -> Optional[Engine]:
@@ -135,7 +146,7 @@ def resolve(arg: Union[ModelArg, ZooEntry], role: Union[Role, str], *, device: s
         return ref.value
     if ref.kind == "none":
         return None
-    path = _local(ref, progress=progress)
+    given = path = _local(ref, progress=progress)
     suffix = path.suffix.lower()
     if suffix in CHECKPOINT_SUFFIXES:
         path = cache.export_cached(path, ref.role, export_options)
@@ -144,7 +155,7 @@ def resolve(arg: Union[ModelArg, ZooEntry], role: Union[Role, str], *, device: s
             f"{path}: unknown model file type {suffix or '(none)'!r} for the {ref.role.label}; expected one of "
             f"{', '.join(MODEL_SUFFIXES)}"
         )
-    return load_engine(str(path), device=device, threads=threads)
+    return check_engine_role(load_engine(str(path), device=device, threads=threads), ref.role, given)
 
 
 def fetch_and_export(alias: Union[str, ZooEntry], export_options: Optional[Dict[str, Any]] = None,
@@ -165,5 +176,5 @@ def fetch_and_export(alias: Union[str, ZooEntry], export_options: Optional[Dict[
     return cache.export_cached(checkpoint, role, export_options)
 
 
-__all__ = ["ModelArg", "ModelRef", "MODEL_SUFFIXES", "classify", "check", "is_engine", "resolve", "resolve_path",
-           "fetch_and_export"]
+__all__ = ["ModelArg", "ModelRef", "MODEL_SUFFIXES", "classify", "check", "check_engine_role", "is_engine", "resolve",
+           "resolve_path", "fetch_and_export"]

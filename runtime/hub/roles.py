@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Dict, Union
+from typing import Dict, Optional, Union
 
 from ..errors import InputError
 
@@ -43,6 +43,18 @@ class Role(str, Enum):
         return _SPELLINGS[key]
 
 
+#: Model family (ONNX metadata ``family``, checkpoint family of :mod:`pose3d_rt.export.checkpoint`) -> its role.
+FAMILY_ROLES: Dict[str, Role] = {
+    "rtmdet": Role.DETECTOR, "rtmpose": Role.POSE2D, "tcn": Role.LIFTER, "videopose3d_original": Role.LIFTER,
+    "videopose3d": Role.LIFTER, "motionbert": Role.LIFTER, "motionbert_original": Role.LIFTER,
+}
+
+
+def role_of_family(family: str) -> Optional[Role]:
+    """The role of a model ``family`` (case-insensitive), or None for a family this table does not know."""
+    return FAMILY_ROLES.get(str(family).strip().lower())
+
+
 _LABELS: Dict[Role, str] = {Role.DETECTOR: "detector", Role.POSE2D: "2D pose model", Role.LIFTER: "lifter"}
 _FLAGS: Dict[Role, str] = {Role.DETECTOR: "--det", Role.POSE2D: "--pose2d", Role.LIFTER: "--lifter"}
 _SPELLINGS: Dict[str, Role] = {
@@ -52,4 +64,4 @@ _SPELLINGS: Dict[str, Role] = {
     "lifter": Role.LIFTER, "pose3d": Role.LIFTER, "3d": Role.LIFTER, "pose lifter": Role.LIFTER,
 }
 
-__all__ = ["Role"]
+__all__ = ["Role", "FAMILY_ROLES", "role_of_family"]

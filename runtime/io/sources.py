@@ -9,11 +9,12 @@ Everything unreadable raises :class:`~pose3d_rt.errors.InputError` naming the in
 from __future__ import annotations
 
 import logging
+import math
 import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, List, Optional, Union
+from typing import Callable, Dict, Iterator, List, Optional, Union
 
 import cv2
 import numpy as np
@@ -53,7 +54,9 @@ class FrameSource:
     (:class:`~pose3d_rt.io.workers.ReadAhead`; the frames and their order are the same); :meth:`close` stops it.
     ``read_seconds``: time spent decoding; ``wait_seconds``: time the consumer waited for a frame (the same
     without read-ahead). ``on_frame(index, frame)``, if set, is called for every frame where it is decoded (on the
-    reader thread with read-ahead; ``pose3d-rt run`` keeps the frames to draw with it)."""
+    reader thread with read-ahead; ``pose3d-rt run`` keeps the frames to draw with it).
+    ``timestamp``: the presentation time (seconds) of the frame last handed to the consumer: the container's
+    (``CAP_PROP_POS_MSEC``, variable frame rates included), the clock's for a camera, else ``index / fps``."""
 
     def __init__(self, spec: str, info: VideoInfo, *, cap=None, files: Optional[List[Path]] = None,
                  image: Optional[np.ndarray] = None, read_ahead: int = 0) -> None:
@@ -71,6 +74,9 @@ class FrameSource:
         self._inline_s = 0.0
         # called as on_frame(index, frame) for every frame as it is decoded (on the reader thread with read-ahead)
         self.on_frame: Optional[Callable[[int, np.ndarray], None]] = None
+        self.timestamp: Optional[float] = None
+        self._times: Dict[int, float] = {}  # decoded frame index -> seconds, until the consumer takes the frame
+        self._last_time: Optional[float] = None
 
     @classmethod
     def from_frames(cls, frames, width: int, height: int, fps: float = DEFAULT_FPS,
@@ -106,6 +112,9 @@ class FrameSource:
                 finally:
                     if self.read_ahead <= 0:
                         self._inline_s += time.perf_counter() - t0
+                self.timestamp = self._times.pop(self.frames_read, None)
+                if self.timestamp is None:
+                    self.timestamp = self.frames_read / self.info.fps if self.info.fps > 0 else 0.0
                 self.frames_read += 1
                 yield frame
         finally:
@@ -134,6 +143,7 @@ class FrameSource:
                 yield img
             return
         cap = self._cap
+        t0 = time.monotonic()
         while True:
             ok, frame = cap.read()
             if not ok or frame is None:
@@ -141,8 +151,20 @@ class FrameSource:
                 if total is not None and n < total - 1:
                     self._broke = f"{self.spec}: decoding stopped at frame {n} of {total} (corrupt or truncated)"
                 return
+            self._stamp(n, time.monotonic() - t0 if self.info.kind == "webcam"
+                        else cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0)
             n += 1
             yield frame
+
+    def _stamp(self, n: int, seconds: float) -> None:
+        """Note frame ``n``'s time; one that is not finite or not after the previous frame's becomes the previous
+        plus one frame period."""
+        last = self._last_time
+        if last is not None and not (math.isfinite(seconds) and seconds > last):
+            seconds = last + 1.0 / (self.info.fps if self.info.fps > 0 else DEFAULT_FPS)
+        elif not math.isfinite(seconds):
+            seconds = 0.0
+        self._times[n] = self._last_time = seconds
 
     def close(self) -> None:
         """Stop the read-ahead thread (if any), then release the capture."""
@@ -241,6 +263,9 @@ class _Prefetched:
             f, self._first = self._first, None
             return True, f
         return self._cap.read()
+
+    def get(self, prop: int) -> float:
+        return self._cap.get(prop)
 
     def release(self) -> None:
         self._cap.release()

@@ -9,13 +9,19 @@ One file per concern:
 - :mod:`~pose3d_rt.lifters.mmpose_parity`: the data path of mmpose's ``body3d_pose_lifter_demo.py``, bit for bit
   (history, window, collate);
 - :mod:`~pose3d_rt.lifters.streaming`: the streaming :class:`Lifter` (``mode="default"`` ring buffers, exact or
-  online; ``mode="mmpose"`` over the parity path) and its :class:`LiftedFrame` results.
+  online; ``mode="mmpose"`` over the parity path) and its :class:`LiftedFrame` results;
+- :mod:`~pose3d_rt.lifters.motionbert`: MotionBERT's codec, flip test and decode (mmpose's numbers),
+  :class:`MotionBERTModel` and :func:`lift_single_frames` (the Inferencer's T = 1 path);
+- :mod:`~pose3d_rt.lifters.motionbert_stream`: :class:`MotionBERTLifter`, per-track clips of up to 243 frames or
+  online windows, behind the Lifter interface; :func:`make_lifter` picks the lifter class from the model family.
 
-A new lifter family (MotionBERT next) is a new file here behind the :class:`LifterModel` interface; see
+A new lifter family is a new file here behind the :class:`LifterModel` interface; see
 :mod:`~pose3d_rt.lifters.base`.
 """
 from .base import MODES, EngineLifter, LifterModel, LifterSpec, as_lifter_model, lift_offline
 from .codec import codec_frame_size
+from .motionbert import MotionBERTModel, lift_single_frames
+from .motionbert_stream import MotionBERTLifter, make_lifter
 from .streaming import LiftedFrame, Lifter
 
 __all__ = [
@@ -28,4 +34,8 @@ __all__ = [
     "codec_frame_size",
     "LiftedFrame",
     "Lifter",
+    "MotionBERTModel",
+    "MotionBERTLifter",
+    "lift_single_frames",
+    "make_lifter",
 ]

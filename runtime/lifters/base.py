@@ -251,7 +251,9 @@ class EngineLifter:
         return spec_in.name, spec_out.name, spec
 
     def infer(self, windows: np.ndarray) -> np.ndarray:
-        """``(B, T, 17, C)`` -> ``(B, F, 17, 3)`` float32 (``T = window``; a dilated graph accepts ``T >= RF``)."""
+        """``(B, T, 17, C)`` -> ``(B, F, 17, 3)`` float32 (``T = window``; a dilated graph accepts ``T >= RF``, a
+        seq2seq graph (MotionBERT) ``1 <= T <= window`` with ``F = T``: its ``temp_embed`` has ``window`` rows, so a
+        longer clip is refused here with a one-line :class:`InputError` instead of failing inside the engine)."""
         x = np.ascontiguousarray(windows, dtype=np.float32)
         sp = self.spec
         if x.ndim != 4 or x.shape[2:] != (K, sp.in_channels):
@@ -260,9 +262,14 @@ class EngineLifter:
             raise InputError(f"{self.source}: a stream-form lifter is stepped frame by frame, not given windows "
                              "(pose3d_rt.lifters.Lifter does that)")
         t = x.shape[1]
-        if (sp.form == "dilated" and t < sp.receptive_field) or (sp.form != "dilated" and t != sp.window):
+        if sp.form == "seq2seq" and not 1 <= t <= sp.window:
+            raise InputError(f"{self.source}: got a clip of {t} frames; this {sp.family} lifter takes 1 to "
+                             f"{sp.window} frames (metadata window={sp.window})")
+        if (sp.form == "dilated" and t < sp.receptive_field) or (sp.form not in ("dilated", "seq2seq")
+                                                                 and t != sp.window):
             raise InputError(f"{self.source}: got a window of {t} frames, the model needs {sp.window}")
-        f_expected = t - sp.receptive_field + 1 if sp.form == "dilated" else sp.output_frames
+        f_expected = t - sp.receptive_field + 1 if sp.form == "dilated" else (t if sp.form == "seq2seq"
+                                                                               else sp.output_frames)
         if x.shape[0] == 0:
             return np.zeros((0, f_expected, K, 3), np.float32)
         # Bounded calls: at most MAX_WINDOWS_PER_CALL windows (an end-of-stream flush can hold hundreds); a static

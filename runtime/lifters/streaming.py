@@ -349,12 +349,29 @@ class Lifter:
             bb = None if bb is None else bb[keep]
         if np.unique(ids).size != ids.size:
             raise InputError(f"track ids must be unique within a frame, got {ids.tolist()}")
-        pool, t, w = self._pool, self._t, self._pool.window
-        pos = t % w
+        pool, t = self._pool, self._t
         norm = self._normalize(kp, sc, bb, fsize)
 
         slots = self._slots_for(ids, norm, kp, sc)
-        # present tracks: write this frame
+        self._write_frame(slots, norm, kp, sc)
+        if self.online:
+            frame = self._emit_online(slots, ids)
+            self._free(np.flatnonzero((pool.track >= 0) & pool.ended))
+            return [frame]
+        if self._stream is not None:
+            out = self._emit_stream(t) if self._stream.due(t) else []
+            e = self._stream.next_frame - 1 - self.spec.frames_right  # the last frame emitted
+        else:
+            e = t - self.spec.frames_right
+            out = [] if e < 0 else [self._emit_exact([e], last=t)[0]]
+        done = (pool.track >= 0) & pool.ended & (pool.last_real <= max(e, -1))
+        self._free(np.flatnonzero(done))
+        return out
+
+    def _write_frame(self, slots: np.ndarray, norm: np.ndarray, kp: np.ndarray, sc: np.ndarray) -> None:
+        """Frame ``t`` into the ring: present tracks get their pose, absent ones carry their last frame forward."""
+        pool, t, w = self._pool, self._t, self._pool.window
+        pos = t % w
         pool.norm[slots, pos] = norm
         pool.kp2d[slots, pos] = kp
         pool.sc2d[slots, pos] = sc
@@ -374,20 +391,6 @@ class Lifter:
             pool.missing[absent] += 1
             if self.max_missing is not None:
                 pool.ended[absent[pool.missing[absent] > self.max_missing]] = True
-
-        if self.online:
-            frame = self._emit_online(slots, ids)
-            self._free(np.flatnonzero((pool.track >= 0) & pool.ended))
-            return [frame]
-        if self._stream is not None:
-            out = self._emit_stream(t) if self._stream.due(t) else []
-            e = self._stream.next_frame - 1 - self.spec.frames_right  # the last frame emitted
-        else:
-            e = t - self.spec.frames_right
-            out = [] if e < 0 else [self._emit_exact([e], last=t)[0]]
-        done = (pool.track >= 0) & pool.ended & (pool.last_real <= max(e, -1))
-        self._free(np.flatnonzero(done))
-        return out
 
     def _slots_for(self, ids: np.ndarray, norm: np.ndarray, kp: np.ndarray, sc: np.ndarray) -> np.ndarray:
         """The pool slot of each track id: existing tracks keep theirs; a new track takes a free slot whose whole
