@@ -40,10 +40,13 @@ class StreamingTCNEngine:
         meta = getattr(engine, "metadata", None) or {}
         names = [s.name for s in engine.inputs]
         self.state_names = sorted((n for n in names if n.startswith("state_in_")), key=lambda n: int(n[9:]))
-        if names[:2] != ["keypoints", "start"] or names[2:] != self.state_names:
+        # a 1-frame TCN has no temporal layers: no states, and its export drops the then unused `start` input
+        self.takes_start = "start" in names
+        expected = ["keypoints"] + (["start"] if self.takes_start else []) + self.state_names
+        if names != expected or (self.state_names and not self.takes_start):
             raise ModelError(f"{self.source}: a stream-form lifter takes keypoints, start, state_in_0.., got {names}")
         self.shapes: List[Tuple[int, int]] = []
-        for spec in engine.inputs[2:]:
+        for spec in engine.inputs[len(names) - len(self.state_names):]:
             s, c = static_dim(spec.shape[1]), static_dim(spec.shape[2])
             if s is None or c is None:
                 raise ModelError(f"{self.source}: state input {spec.describe()} needs static (history, channels)")
@@ -62,7 +65,9 @@ class StreamingTCNEngine:
         x = np.ascontiguousarray(x, np.float32)
         if x.ndim != 4 or x.shape[2:] != (K, self.in_channels) or x.shape[1] < 1:
             raise InputError(f"{self.source}: stream input must be (N, T>=1, {K}, {self.in_channels}), got {x.shape}")
-        feed = {"keypoints": x, "start": np.asarray(start, np.float32).reshape(-1)}
+        feed = {"keypoints": x}
+        if self.takes_start:
+            feed["start"] = np.asarray(start, np.float32).reshape(-1)
         feed.update({name: np.ascontiguousarray(s) for name, s in zip(self.state_names, states)})
         out = self.engine.run(feed)
         y = np.asarray(out["keypoints_3d"], np.float32)
