@@ -283,6 +283,15 @@ def test_too_long_a_window_is_refused_at_export_and_by_the_model(mb_pth, mb_torc
         export_onnx(mb_pth, tmp_path / "x.onnx", causal=True)
 
 
+def test_cli_export_window_flag_is_checked_in_one_line(mb_pth, tmp_path, capsys):
+    from pose3d_rt.cli import main
+
+    assert main(["export", str(mb_pth), "-o", str(tmp_path / "x.onnx"), "--window", "300"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "243" in err[0] and "300" in err[0]
+    assert not (tmp_path / "x.onnx").exists()
+
+
 def test_a_shorter_window_is_declared_in_the_metadata(tmp_path):
     """A small DSTformer in the mmpose container, exported with window=9 of its 27 frames."""
     from pose3d_rt.engines import load_engine
@@ -417,3 +426,20 @@ def test_the_lifter_forms_share_one_cached_motionbert_export(mb_pth, tmp_path, m
     assert stream != strided and "form-stream" in stream.name and "form-strided" in strided.name
     assert stream.stat().st_ino == strided.stat().st_ino
     assert len({p.stat().st_ino for p in (tmp_path / "onnx").glob("*.onnx")}) == 1
+
+
+def test_cli_build_engine_passes_max_time(monkeypatch, tmp_path):
+    """`build-engine --max-time N` reaches the builder (which needs a GPU; the profile itself is tested above)."""
+    from pose3d_rt.cli import main
+    from pose3d_rt.hub import cache
+
+    seen = {}
+
+    def fake_build(onnx_path, output, **kw):
+        seen.update(kw)
+        return output
+
+    monkeypatch.setattr(cache, "build_engine", fake_build)
+    assert main(["build-engine", str(tmp_path / "mb.onnx"), "-o", str(tmp_path / "mb.engine"), "--fp16",
+                 "--max-time", "81"]) == 0
+    assert seen == {"fp16": True, "max_batch": 32, "max_time": 81}

@@ -16,6 +16,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = cache.export_onnx(
         args.checkpoint, args.output, arch=args.arch, opset=args.opset, batch=args.batch, nms=args.nms, form=args.form,
         causal=args.causal or None, dynamic_hw=args.dynamic_hw,
+        **({"window": args.window} if getattr(args, "window", None) else {}),
     )
     log.info("wrote %s", out)
     print(out)
@@ -23,6 +24,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_build_engine(args: argparse.Namespace) -> int:
-    out = cache.build_engine(args.onnx, args.output, fp16=args.fp16, max_batch=args.max_batch)
+    out = cache.build_engine(args.onnx, args.output, fp16=args.fp16, max_batch=args.max_batch,
+                             **({"max_time": args.max_time} if getattr(args, "max_time", None) else {}))
     print(out)
     return 0

@@ -216,6 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--causal", action="store_true",
                    help="lifter only: causal TCN (target = last frame of the window; from the config's causal=True, "
                    "not stored in checkpoints)")
+    p.add_argument("--window", type=positive_int, default=None,
+                   help="MotionBERT only: the longest clip the graph declares (default: the checkpoint's temp_embed "
+                   "length, 243); more than that is an error")
 
     p = sub.add_parser(
         "build-engine",
@@ -228,8 +231,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("onnx", help="the .onnx file")
     p.add_argument("-o", "--output", required=True, help="the .engine file to write")
-    p.add_argument("--fp16", action="store_true", help="FP16 (ScaleNorm and GAU layers stay FP32)")
+    p.add_argument("--fp16", action="store_true",
+                   help="FP16 (ScaleNorm and GAU layers, and MotionBERT's LayerNorm and Softmax, stay FP32)")
     p.add_argument("--max-batch", type=positive_int, default=32, help="largest batch of the profile (default 32)")
+    p.add_argument("--max-time", type=positive_int, default=None,
+                   help="lifters with a dynamic time axis: longest sequence of the profile (dilated TCN: default "
+                   "RF+255; MotionBERT: 1..window, default the window)")
 
     p = sub.add_parser(
         "run",
