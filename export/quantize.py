@@ -231,5 +231,48 @@ def quantize_onnx(model: PathLike, output: PathLike, feeds: Iterable[Feed], *,
     return QuantizeResult(out, reader.count, quantized, meta)
 
 
+#: the integer kernels ONNX Runtime's dynamic quantization writes (what runs in INT8 in such a file)
+INTEGER_OP_TYPES = ("MatMulInteger", "ConvInteger", "DynamicQuantizeMatMul", "MatMulIntegerToFloat")
+
+
+def quantize_dynamic_onnx(model: PathLike, output: PathLike, *, op_types: Sequence[str] = ("MatMul", "Gemm"),
+                          per_channel: bool = True, preprocess: bool = True) -> QuantizeResult:
+    """Dynamic INT8 (ONNX Runtime ``quantize_dynamic``): weights INT8 per channel, activations quantized at run time
+    per tensor, no calibration data. For lifters (the stream-form TCN is time-major GEMMs whose state inputs are
+    activations too, so a static calibration would have to cover every layer's history); Conv detectors and 2D
+    models use the static QDQ :func:`quantize_onnx`. Same metadata rules (``precision=int8``,
+    ``quant_format=dynamic``), written atomically."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    src, out = Path(model), Path(output)
+    if out.resolve() == src.resolve():
+        raise Pose3DError(f"{out}: the INT8 output would overwrite the FP32 model")
+    meta = read_metadata(src)
+    if meta.get("precision", "").lower() == "int8":
+        raise ModelError(f"{src}: already quantized (metadata precision=int8); quantize the FP32 file")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    part = out.with_name(f".{out.name}.{os.getpid()}.part.onnx")
+    with tempfile.TemporaryDirectory(prefix="pose3d_rt_q") as tmp:
+        try:
+            prepared = _preprocessed(src, Path(tmp)) if preprocess else src
+            quantize_dynamic(str(prepared), str(part), weight_type=QuantType.QInt8, per_channel=per_channel,
+                             op_types_to_quantize=list(op_types))
+            meta.update({"precision": "int8", "quant_format": "dynamic", "quant_op_types": ",".join(op_types),
+                         "quant_weights": "int8", "quant_per_channel": "true" if per_channel else "false",
+                         "quant_source_sha256": _sha256(src)})
+            meta.pop("onnx.quant.pre_process", None)
+            _write_metadata(part, meta)
+            graph = onnx.load(str(part), load_external_data=False).graph
+            quantized = dict(sorted(Counter(n.op_type for n in graph.node if n.op_type in INTEGER_OP_TYPES).items()))
+            os.replace(part, out)
+        except ValueError as exc:
+            raise Pose3DError(f"{src}: quantization failed: {str(exc).splitlines()[0][:300]}") from None
+        finally:
+            if part.exists():
+                part.unlink()
+    log.info("quantized %s -> %s (dynamic; INT8 nodes %s)", src, out, quantized)
+    return QuantizeResult(out, 0, quantized, meta)
+
+
 __all__ = ["QUANTIZED_OP_TYPES", "ACTIVATION_TYPES", "DEFAULT_ACTIVATIONS", "QuantizeResult", "quantize_onnx",
-           "quantized_node_types", "read_metadata"]
+           "quantize_dynamic_onnx", "quantized_node_types", "read_metadata"]

@@ -29,7 +29,7 @@ from typing import Any, Deque, Iterator, List, Optional, Union
 import numpy as np
 
 from .boxes import boxes_from_keypoints, whole_image_box
-from .calibration import PRECISIONS, int8_models
+from .calibration import PRECISIONS, int8_lifter, int8_models
 from .engines.base import Engine
 from .errors import InputError
 from .frames import check_frame
@@ -125,7 +125,8 @@ class Pose3DPipeline:
 
     ``precision="int8"``: the detector and the 2D model run as static INT8 (QDQ) files, made once from the first
     frames of ``calibration`` (a video, folder, image) beside the cached FP32 exports, then reused
-    (:func:`pose3d_rt.calibration.int8_models`); the lifter stays FP32.
+    (:func:`pose3d_rt.calibration.int8_models`); a VideoPose3D lifter runs as a dynamic INT8 file (weights INT8,
+    no calibration; :func:`pose3d_rt.calibration.int8_lifter`); MotionBERT stays FP32.
     """
 
     def __init__(self, detector: ModelArg, pose2d: ModelArg, lifter: ModelArg = None, *, device: str = "cpu",
@@ -147,6 +148,8 @@ class Pose3DPipeline:
             raise InputError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         if precision == "int8":
             detector, pose2d = int8_models(detector, pose2d, calibration, mode=mode, device=device, threads=threads)
+            if lifter is not None:
+                lifter = int8_lifter(lifter, lifter_export_options(opt.causal, mode=mode, online=opt.online))
         self.detector = Detector(resolve(detector, Role.DETECTOR, device=device, threads=threads,
                                          export_options=detector_export_options(mode)),
                                  score_thr=opt.det_score_thr, nms_iou_thr=opt.det_nms_iou_thr,

@@ -414,3 +414,42 @@ def test_run_precision_int8_makes_the_files_beside_the_cached_exports(checkpoint
     assert Detector(load_engine(det8)).letterbox == "rect"
     pose8 = cache.int8_path(exported["pose"])
     assert pose8.parent == home / "onnx" and _meta(pose8)["precision"] == "int8"
+
+
+# -- the lifter: dynamic INT8 (no calibration) ------------------------------------------------------------------
+LIFTER_INT8_RTOL = 0.06  # max |INT8 - FP32| / max |FP32| (measured 1.7e-2 here; 5e-2 to 6.2e-2 on other windows)
+
+
+@requires_torch
+def test_int8_lifter_is_dynamic_cached_and_close_to_fp32(checkpoints, tmp_path, monkeypatch):
+    """`run --precision int8` / `Pose3DPipeline(precision="int8")` also quantize a VideoPose3D lifter: its stream
+    export (time-major GEMMs) in dynamic INT8 beside the cached FP32 file, made once, equal to FP32 up to INT8
+    rounding on real 2D sequences (the mmpose fixture's normalised windows)."""
+    from pose3d_rt.calibration import int8_lifter
+    from pose3d_rt.engines import load_engine
+    from pose3d_rt.hub import cache, lifter_export_options
+    from pose3d_rt.lifters.tcn_stream import StreamingTCNEngine
+
+    monkeypatch.setenv("POSE3D_RT_HOME", str(tmp_path))
+    opts = lifter_export_options(mode="default")
+    path = int8_lifter(checkpoints["videopose3d_243f_supv_cpn_ft"], opts, progress=False)
+    (fp32,) = [p for p in (tmp_path / "onnx").glob("videopose3d_243f*.onnx") if ".int8." not in p.name]
+    assert path == cache.int8_path(fp32) and "form-stream" in path.name
+    meta = _meta(path)
+    assert (meta["precision"], meta["quant_format"], meta["form"], meta["family"]) == ("int8", "dynamic", "stream",
+                                                                                       "tcn")
+    import onnx
+
+    ops = {n.op_type for n in onnx.load(str(path)).graph.node}
+    assert "MatMulInteger" in ops or "DynamicQuantizeMatMul" in ops
+    stamp = path.stat().st_mtime_ns
+    assert int8_lifter(checkpoints["videopose3d_243f_supv_cpn_ft"], opts, progress=False) == path
+    assert path.stat().st_mtime_ns == stamp  # reused, not redone
+    assert int8_lifter(path, None, progress=False) == path  # an INT8 file is taken as it is
+
+    ref = np.load(FIXTURES / "lift" / "videopose3d_243f_supv_cpn_ft" / "gtvideo_f050.npz")["norm__model_input"]
+    seq = ref.reshape(len(ref), 17, 2, -1).transpose(0, 3, 1, 2)  # (N, 243, 17, 2)
+    y32 = StreamingTCNEngine(load_engine(fp32, threads=2)).lift_offline(seq)
+    y8 = StreamingTCNEngine(load_engine(path, threads=2)).lift_offline(seq)
+    rel = np.abs(y8 - y32).max() / np.abs(y32).max()
+    assert 0 < rel <= LIFTER_INT8_RTOL

@@ -74,7 +74,8 @@ Calibration tensors are made by the pipeline's own preprocessing from the first 
 --holdout frames compare INT8 with FP32: box IoU, score difference, missed/extra boxes; keypoint error in
 pixels, share within 2 px. The report is printed and saved as MODEL.int8.report.json beside the output.
 The INT8 file keeps the FP32 file's metadata (plus precision=int8): it works everywhere an .onnx does.
-Lifters are not quantized. Needs the onnx package (extra [quantize]), not torch.
+This command does not take lifters; `run --precision int8` quantizes a VideoPose3D lifter dynamically (weights
+INT8, no calibration). Needs the onnx package (extra [quantize]), not torch.
 """
 
 _BENCH_EXAMPLES = """\
@@ -148,7 +149,8 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", choices=("fp32", "int8"), default="fp32",
                    help="fp32 (default) or int8: the detector and the 2D model run as static INT8 (QDQ) files, "
                    "made once from the first 32 frames of INPUT and cached beside the FP32 exports in "
-                   "$POSE3D_RT_HOME/onnx (needs the onnx package); the lifter stays FP32. An .onnx already "
+                   "$POSE3D_RT_HOME/onnx (needs the onnx package); a VideoPose3D lifter runs as dynamic INT8 "
+                   "(weights INT8, no calibration), MotionBERT stays FP32. An .onnx already "
                    "quantized (pose3d-rt quantize) is used as is")
     p.add_argument("--det-letterbox", choices=("rect", "square"), default=None,
                    help="detector input shape: 'rect' pads the resized frame to a multiple of 32 (default mode's "

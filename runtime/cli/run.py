@@ -62,17 +62,23 @@ def pipeline_options(args: argparse.Namespace) -> Dict[str, Any]:
     )
 
 
-def _with_precision(args: argparse.Namespace, models: Sequence[ModelChoice]) -> Sequence[ModelChoice]:
+def _with_precision(args: argparse.Namespace, models: Sequence[ModelChoice],
+                    lifter_options: Optional[Dict[str, Any]] = None) -> Sequence[ModelChoice]:
     """``--precision int8``: the detector and the 2D model replaced by their INT8 files, made once (calibrated on
-    the first frames of the run's input) beside the cached FP32 exports (:func:`pose3d_rt.calibration.int8_models`)."""
+    the first frames of the run's input) beside the cached FP32 exports (:func:`pose3d_rt.calibration.int8_models`);
+    a VideoPose3D lifter by its dynamic INT8 file (:func:`pose3d_rt.calibration.int8_lifter`)."""
     if getattr(args, "precision", "fp32") != "int8":
         return models
-    from ..calibration import int8_models
+    from ..calibration import int8_lifter, int8_models
 
     by_role = {m.role: m for m in models}
     int8 = dict(zip((Role.DETECTOR, Role.POSE2D), int8_models(
         by_role[Role.DETECTOR].arg, by_role[Role.POSE2D].arg, args.input, mode=args.mode, device=args.device,
         threads=args.threads, progress=not args.no_progress)))
+    lifter = by_role.get(Role.LIFTER)
+    if lifter is not None and str(lifter.arg).lower() != "none":
+        int8[Role.LIFTER] = flagged(lifter.flag, int8_lifter, lifter.arg, lifter_options,
+                                    progress=not args.no_progress)
     return [ModelChoice(str(int8[m.role]), m.role, m.flag) if m.role in int8 else m for m in models]
 
 
@@ -83,10 +89,10 @@ def pipeline_factory(args: argparse.Namespace, models: Sequence[ModelChoice], op
     def factory():
         from ..pipeline import Pose3DPipeline
 
-        chosen = _with_precision(args, models)
         export_options = {Role.DETECTOR: detector_export_options(args.mode),
                           Role.LIFTER: lifter_export_options(options.get("causal"), mode=args.mode,
                                                              online=bool(options.get("online")))}
+        chosen = _with_precision(args, models, export_options[Role.LIFTER])
         engines = {
             m.role: flagged(m.flag, resolve, m.arg, m.role, device=args.device, threads=args.threads,
                             export_options=export_options.get(m.role), progress=not args.no_progress)

@@ -171,5 +171,17 @@ def quantize_onnx(model: Union[str, Path], output: Union[str, Path], feeds: Any,
     return _quantize_onnx(model, output, feeds, **options)
 
 
+def quantize_dynamic_onnx(model: Union[str, Path], output: Union[str, Path], **options: Any) -> Any:
+    """:func:`pose3d_rt.export.quantize.quantize_dynamic_onnx` (dynamic INT8 for lifters; torch-free)."""
+    try:
+        from ..export.quantize import quantize_dynamic_onnx as _quantize_dynamic  # lazy: onnx
+    except ImportError as exc:
+        raise Pose3DError(
+            f"quantizing needs the onnx package (the [quantize] extra): pip install 'pose3d-rt[quantize]' ({exc})"
+        ) from None
+    return _quantize_dynamic(model, output, **options)
+
+
 __all__ = ["cache_home", "checkpoint_path", "file_sha256", "export_cached", "lifter_export_options",
-           "detector_export_options", "export_onnx", "build_engine", "int8_path", "quantize_onnx"]
+           "detector_export_options", "export_onnx", "build_engine", "int8_path", "quantize_onnx",
+           "quantize_dynamic_onnx"]
