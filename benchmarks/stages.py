@@ -290,7 +290,7 @@ def lifter_variants(plan: Plan) -> List[Variant]:
     for c in plan.engine_sets():
         engine = plan.pipes.engines(c)[2]
         if (c.device, str(getattr(engine, "path", id(engine)))) in seen:
-            continue  # the INT8 pipelines keep the FP32 lifter: one row per file and device
+            continue  # one row per lifter file and device (INT8 pipelines have their dynamic INT8 lifter)
         seen.add((c.device, str(getattr(engine, "path", id(engine)))))
         form = (getattr(engine, "metadata", None) or {}).get("form", "?")
         out.append(var(f"lifter:{c.device}-{c.precision}", f"default-mode Lifter as the pipeline runs it "
