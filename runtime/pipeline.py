@@ -149,7 +149,8 @@ class Pose3DPipeline:
         if precision == "int8":
             detector, pose2d = int8_models(detector, pose2d, calibration, mode=mode, device=device, threads=threads)
             if lifter is not None:
-                lifter = int8_lifter(lifter, lifter_export_options(opt.causal, mode=mode, online=opt.online))
+                lifter = int8_lifter(lifter, lifter_export_options(opt.causal, mode=mode, online=opt.online),
+                                     device=device)
         self.detector = Detector(resolve(detector, Role.DETECTOR, device=device, threads=threads,
                                          export_options=detector_export_options(mode)),
                                  score_thr=opt.det_score_thr, nms_iou_thr=opt.det_nms_iou_thr,

@@ -446,6 +446,7 @@ def test_int8_lifter_is_dynamic_cached_and_close_to_fp32(checkpoints, tmp_path, 
     assert int8_lifter(checkpoints["videopose3d_243f_supv_cpn_ft"], opts, progress=False) == path
     assert path.stat().st_mtime_ns == stamp  # reused, not redone
     assert int8_lifter(path, None, progress=False) == path  # an INT8 file is taken as it is
+    assert int8_lifter(fp32, None, device="openvino", progress=False) == fp32  # OpenVINO: FP32 is faster
 
     ref = np.load(FIXTURES / "lift" / "videopose3d_243f_supv_cpn_ft" / "gtvideo_f050.npz")["norm__model_input"]
     seq = ref.reshape(len(ref), 17, 2, -1).transpose(0, 3, 1, 2)  # (N, 243, 17, 2)

@@ -77,7 +77,7 @@ def _with_precision(args: argparse.Namespace, models: Sequence[ModelChoice],
         threads=args.threads, progress=not args.no_progress)))
     lifter = by_role.get(Role.LIFTER)
     if lifter is not None and str(lifter.arg).lower() != "none":
-        int8[Role.LIFTER] = flagged(lifter.flag, int8_lifter, lifter.arg, lifter_options,
+        int8[Role.LIFTER] = flagged(lifter.flag, int8_lifter, lifter.arg, lifter_options, device=args.device,
                                     progress=not args.no_progress)
     return [ModelChoice(str(int8[m.role]), m.role, m.flag) if m.role in int8 else m for m in models]
 
