@@ -315,6 +315,7 @@ def test_stage_acceptance_figures_closed_form():
         make_row("pose2d", "peer ov", UNIT_CROP, [12.0], key="pose2d:rtmlib-openvino"),
         make_row("lifter", "b", UNIT_PERSON_FRAME, [14.0], key="baseline_lifter", baseline=True),
         make_row("lifter", "s", UNIT_PERSON_FRAME, [0.28], key="lifter:cpu-fp32"),
+        make_row("lifter", "s8", UNIT_PERSON_FRAME, [0.14], key="lifter:cpu-int8"),
         _e2e("baseline_e2e", 0.8, 3.5, baseline=True), _e2e("e2e:cpu-fp32-di1", 2.4, 3.5),
         _e2e("e2e:cpu-fp32-di5", 6.0, 3.0), _e2e("e2e:cpu-int8-di5", 12.8, 3.0)])
     acc = stages.acceptance(rows)
@@ -330,9 +331,12 @@ def test_stage_acceptance_figures_closed_form():
     assert any("3.00× the baseline (goal ≥ 3×), 3.50 persons per frame vs the baseline's 3.50" in ln for ln in lines)
     assert any("7.50× the baseline (goal ≥ 7×), 3.00 persons per frame vs the baseline's 3.50" in ln for ln in lines)
     assert any("pose2d:rtmlib-openvino" in ln and "2.00× (goal ≥ 1.5×)" in ln for ln in lines)
+    assert acc["lifter_int8_ms_per_person_frame"] == 0.14
+    assert any("0.280 ms per person-frame at 4 tracks, FP32; 0.140 ms INT8" in ln for ln in lines)
     # without peers or INT8 rows the figures are None, never invented
     acc = stages.acceptance([r for r in rows if "rtmlib" not in r.key and "int8" not in r.key])
     assert acc["pose2d_vs_rtmlib"] is None and acc["det_int8_vs_fp32_rect"] is None
+    assert acc["lifter_int8_ms_per_person_frame"] is None
     assert "cpu-int8-di5" not in acc["e2e_speedup"]
 
 
