@@ -38,6 +38,19 @@ def read_frames(path) -> list:
     return frames
 
 
+def frames_folder(folder: Path, count: int, video=None) -> Path:
+    """The first ``count`` frames of the fixture video (or ``video``) as PNGs ``0000.png ...`` in ``folder`` (a folder
+    of images is processed as a video, in name order)."""
+    import cv2
+
+    folder.mkdir(parents=True, exist_ok=True)
+    frames = read_frames(video or FIXTURES / "inputs" / "synthetic_video.avi")[:count]
+    assert len(frames) == count, f"the video has fewer than {count} frames"
+    for i, frame in enumerate(frames):
+        cv2.imwrite(str(folder / f"{i:04d}.png"), frame)
+    return folder
+
+
 CKPT_CACHE = Path(os.environ.get("POSE3D_RT_TEST_CACHE", REPO / ".cache" / "tests"))
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None and importlib.util.find_spec("onnx") is not None

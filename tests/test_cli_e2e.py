@@ -8,7 +8,7 @@ import logging
 import cv2
 import numpy as np
 import pytest
-from conftest import FIXTURES, read_frames, requires_torch
+from conftest import FIXTURES, frames_folder, read_frames, requires_torch
 from pose3d_rt.cli import main
 
 pytestmark = [requires_torch, pytest.mark.slow]
@@ -19,14 +19,7 @@ FRAMES = 10
 @pytest.fixture(scope="module")
 def setup(checkpoints, tmp_path_factory):
     root = tmp_path_factory.mktemp("cli_e2e")
-    frames = root / "frames"  # a folder of images is processed as a video, in name order
-    frames.mkdir()
-    cap = cv2.VideoCapture(str(FIXTURES / "inputs" / "synthetic_video.avi"))
-    for i in range(FRAMES):
-        ok, frame = cap.read()
-        assert ok
-        cv2.imwrite(str(frames / f"{i:04d}.png"), frame)
-    cap.release()
+    frames = frames_folder(root / "frames", FRAMES)  # a folder of images is processed as a video, in name order
     pose_cfg = root / "pose_cfg.py"  # hand-written: only the field the pipeline takes from it
     pose_cfg.write_text("model = dict(type='TopdownPoseEstimator', test_cfg=dict(flip_test=False))\n")
     models = (checkpoints["rtmdet_nano_person"], checkpoints["rtmpose_t_body8_256x192"],

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 
-import cv2
 import pytest
-from conftest import FIXTURES, requires_torch
+from conftest import frames_folder, requires_torch
 from pose3d_rt.cli import main
 from pose3d_rt.cli.parser import build_parser
 from pose3d_rt.cli.run import run_job
@@ -19,14 +18,7 @@ FRAMES = 6
 @pytest.fixture(scope="module")
 def setup(checkpoints, tmp_path_factory):
     root = tmp_path_factory.mktemp("speed_flags")
-    frames = root / "frames"
-    frames.mkdir()
-    cap = cv2.VideoCapture(str(FIXTURES / "inputs" / "synthetic_video.avi"))
-    for i in range(FRAMES):
-        ok, frame = cap.read()
-        assert ok
-        cv2.imwrite(str(frames / f"{i:04d}.png"), frame)
-    cap.release()
+    frames = frames_folder(root / "frames", FRAMES)
     models = ["--det", str(checkpoints["rtmdet_nano_person"]), "--pose2d", str(checkpoints["rtmpose_t_body8_256x192"]),
               "--lifter", str(checkpoints["videopose3d_27f_supv"])]
     return root, frames, models

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import json
 
-import cv2
 import numpy as np
 import pytest
-from conftest import FIXTURES, requires_torch
+from conftest import frames_folder, requires_torch
 from pose3d_rt.cli import main
 
 pytestmark = [requires_torch, pytest.mark.slow]
@@ -23,14 +22,7 @@ def setup(checkpoints, tmp_path_factory):
     from pose3d_rt.export.models import tcn
 
     root = tmp_path_factory.mktemp("tcn_variants")
-    frames = root / "frames"
-    frames.mkdir()
-    cap = cv2.VideoCapture(str(FIXTURES / "inputs" / "synthetic_video.avi"))
-    for i in range(FRAMES):
-        ok, frame = cap.read()
-        assert ok
-        cv2.imwrite(str(frames / f"{i:04d}.png"), frame)
-    cap.release()
+    frames = frames_folder(root / "frames", FRAMES)
     lifters = {}
     for variant in ("videopose3d_1f", "videopose3d_81f"):
         torch.manual_seed(7)

@@ -26,8 +26,9 @@ output. :func:`as_lifter_model` is where an engine is turned into a LifterModel.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
-from typing import Dict, Protocol, Tuple, Union
+from typing import Dict, Optional, Protocol, Tuple, Union
 
 import numpy as np
 
@@ -347,9 +348,24 @@ __all__ = [
     "FORMS",
     "MAX_WINDOWS_PER_CALL",
     "check_mode",
+    "tracked_persons",
     "LifterSpec",
     "LifterModel",
     "EngineLifter",
     "as_lifter_model",
     "lift_offline",
 ]
+
+def tracked_persons(kp: np.ndarray, ids: np.ndarray, sc: np.ndarray, bb: Optional[np.ndarray]
+                    ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, Optional[np.ndarray]]:
+    """The persons of a frame that have a track id (>= 0): what a streaming lifter buffers. Track ids must be
+    unique within a frame (:class:`InputError` otherwise)."""
+    keep = ids >= 0
+    if not keep.all():
+        logging.getLogger("pose3d_rt.lifters").debug("lifter: %d persons without a track id (< 0) are not lifted",
+                                                     int((~keep).sum()))
+        kp, ids, sc = kp[keep], ids[keep], sc[keep]
+        bb = None if bb is None else bb[keep]
+    if np.unique(ids).size != ids.size:
+        raise InputError(f"track ids must be unique within a frame, got {ids.tolist()}")
+    return kp, ids, sc, bb

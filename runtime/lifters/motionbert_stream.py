@@ -39,7 +39,7 @@ import numpy as np
 
 from ..engines.base import Engine
 from ..errors import InputError
-from .base import K, LifterModel, as_lifter_model, check_mode
+from .base import K, LifterModel, as_lifter_model, check_mode, tracked_persons
 from .codec import H36M_BBOX_CENTER, H36M_BBOX_SCALE, H36M_FRAME_SIZE, codec_frame_size
 from .codec import norm_pose_2d as _norm_pose_2d
 from .motionbert import MotionBERTModel, as_motionbert, decode, encode_input
@@ -132,13 +132,7 @@ class MotionBERTLifter(Lifter):
 
     def _update_default(self, kp: np.ndarray, ids: np.ndarray, sc: np.ndarray, bb: np.ndarray | None,
                         fsize: Tuple[float, float] | None) -> List[LiftedFrame]:
-        keep = ids >= 0
-        if not keep.all():
-            logger.debug("lifter: %d persons without a track id (< 0) are not lifted", int((~keep).sum()))
-            kp, ids, sc = kp[keep], ids[keep], sc[keep]
-            bb = None if bb is None else bb[keep]
-        if np.unique(ids).size != ids.size:
-            raise InputError(f"track ids must be unique within a frame, got {ids.tolist()}")
+        kp, ids, sc, bb = tracked_persons(kp, ids, sc, bb)
         norm = self._normalize(kp, sc, bb, fsize)
         slots = self._slots_for(ids, norm, kp, sc)
         self._write_frame(slots, norm, kp, sc)

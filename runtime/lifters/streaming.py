@@ -57,7 +57,7 @@ from ..keypoint_sets import (
     convert_keypoint_definition,
     convert_keypoint_scores,
 )
-from .base import K, LifterModel, as_lifter_model, check_mode
+from .base import K, LifterModel, as_lifter_model, check_mode, tracked_persons
 from .codec import (
     H36M_BBOX_CENTER,
     H36M_BBOX_SCALE,
@@ -342,13 +342,7 @@ class Lifter:
 
     def _update_default(self, kp: np.ndarray, ids: np.ndarray, sc: np.ndarray, bb: np.ndarray | None,
                         fsize: Tuple[float, float] | None) -> List[LiftedFrame]:
-        keep = ids >= 0
-        if not keep.all():
-            logger.debug("lifter: %d persons without a track id (< 0) are not lifted", int((~keep).sum()))
-            kp, ids, sc = kp[keep], ids[keep], sc[keep]
-            bb = None if bb is None else bb[keep]
-        if np.unique(ids).size != ids.size:
-            raise InputError(f"track ids must be unique within a frame, got {ids.tolist()}")
+        kp, ids, sc, bb = tracked_persons(kp, ids, sc, bb)
         pool, t = self._pool, self._t
         norm = self._normalize(kp, sc, bb, fsize)
 
