@@ -37,6 +37,7 @@ import numpy as np
 
 from .errors import InputError
 from .frames import check_frame
+from .io.atomic import prepare_output_dir
 from .io.held_frames import FrameStore, must_encode
 from .io.mocap import MocapWriter
 from .io.sinks import NpzSpill, PredictionWriter, VideoSink, h36m_meta_info, write_image
@@ -98,14 +99,7 @@ def check_show_supported() -> None:
 
 
 def check_output_root(output_root: Path) -> None:
-    try:
-        output_root.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"--output-root {output_root}: cannot create the folder ({exc.strerror})") from None
-    if not output_root.is_dir():
-        raise InputError(f"--output-root {output_root}: not a folder")
-    if not os.access(output_root, os.W_OK | os.X_OK):
-        raise InputError(f"--output-root {output_root}: not writable")
+    prepare_output_dir(output_root, "--output-root")
 
 
 @dataclass

@@ -100,7 +100,7 @@ class OneEuroFilter:
         x = np.asarray(x, np.float64)
         n = ids.size
         if x.ndim != 3 or x.shape[0] != n:
-            raise ValueError(f"x must be (n, J, D) for {n} track ids, got {x.shape}")
+            raise InputError(f"x must be (n, J, D) for {n} track ids, got {x.shape}")
         uniq, counts = np.unique(ids, return_counts=True)
         valid = (ids >= 0) & np.isfinite(x).all(axis=(1, 2)) & ~np.isin(ids, uniq[counts > 1])
         dt = float(t) - self._t if self._t is not None else math.nan

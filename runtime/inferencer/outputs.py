@@ -19,15 +19,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
 import numpy as np
 
-from ..errors import InputError
-from ..io.atomic import replace_file, temp_path, write_text_atomic
-from ..io.sinks import VideoSink, write_image
+from ..io.atomic import prepare_output_dir, write_text_atomic
+from ..io.sinks import JsonStream, VideoSink, write_image
 from ..results import DEMO_INSTANCE, FrameResult
 
 log = logging.getLogger(__name__)
@@ -57,14 +55,7 @@ def dumps(obj: Any) -> str:
 
 def prepare_dir(path: Union[str, Path], flag: str) -> Path:
     """Create the output folder ``path`` (the Inferencer's ``mkdir_or_exist``); one-line error naming ``flag``."""
-    p = Path(path)
-    try:
-        p.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"{flag} {p}: cannot create the folder ({exc.strerror or exc})") from None
-    if not os.access(p, os.W_OK | os.X_OK):
-        raise InputError(f"{flag} {p}: not writable")
-    return p
+    return prepare_output_dir(path, flag)
 
 
 def write_instances_json(path: Path, instances: List[Dict[str, Any]]) -> Path:
@@ -77,42 +68,21 @@ class FramesJsonWriter:
     is the complete JSON of the frames so far (``[]`` before the first), with the bytes ``dumps`` gives for the
     whole list. The file is made under a temporary name and renamed into place when opened."""
 
-    _CLOSE = "\n]"
-
     def __init__(self, path: Union[str, Path]) -> None:
         self.path = Path(path)
-        self.count = 0
-        tmp = temp_path(self.path)
-        self._fh = open(tmp, "w+", encoding="utf-8")
-        try:
-            self._fh.write("[")
-            self._end = self._fh.tell()
-            self._fh.write("]")
-            self._fh.flush()
-            replace_file(tmp, self.path)
-        except BaseException:
-            self._fh.close()
-            tmp.unlink(missing_ok=True)
-            raise
-        self._closed = False
+        self._stream = JsonStream(self.path, "[", "\n]", empty_tail="]")
+
+    @property
+    def count(self) -> int:
+        return self._stream.count
 
     def write(self, frame_id: int, instances: List[Dict[str, Any]]) -> None:
         text = dumps({"frame_id": int(frame_id), "instances": instances})
-        text = "\n".join(INDENT + line for line in text.split("\n"))
-        self._fh.seek(self._end)
-        self._fh.write(("," if self.count else "") + "\n" + text)
-        self._end = self._fh.tell()
-        self._fh.write(self._CLOSE)
-        self._fh.truncate()
-        self._fh.flush()
-        self.count += 1
+        self._stream.append("\n" + "\n".join(INDENT + line for line in text.split("\n")))
 
     def close(self) -> None:
-        if not self._closed:
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
-            self._fh.close()
-            self._closed = True
+        if not self._stream.closed:
+            self._stream.close()
             log.info("wrote %d frames to %s", self.count, self.path)
 
     def __enter__(self) -> FramesJsonWriter:

@@ -17,6 +17,8 @@ import os
 from pathlib import Path
 from typing import Iterator, Union
 
+from ..errors import InputError
+
 PathLike = Union[str, os.PathLike]
 
 
@@ -65,4 +67,19 @@ def write_text_atomic(target: PathLike, text: str, encoding: str = "utf-8") -> P
     return write_bytes_atomic(target, text.encode(encoding))
 
 
-__all__ = ["atomic_path", "replace_file", "fsync_file", "temp_path", "write_bytes_atomic", "write_text_atomic"]
+def prepare_output_dir(path: PathLike, flag: str) -> Path:
+    """Create the output folder ``path`` if needed and check that it can be written; a one-line
+    :class:`~pose3d_rt.errors.InputError` naming ``flag`` (``--output-root``, ``--pred-out-dir``, ...) otherwise."""
+    p = Path(path)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{flag} {p}: cannot create the folder ({exc.strerror or exc})") from None
+    if not p.is_dir():
+        raise InputError(f"{flag} {p}: not a folder")
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise InputError(f"{flag} {p}: not writable")
+    return p
+
+
+__all__ = ["prepare_output_dir", "atomic_path", "replace_file", "fsync_file", "temp_path", "write_bytes_atomic", "write_text_atomic"]

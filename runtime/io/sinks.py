@@ -56,6 +56,48 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, indent="\t", allow_nan=False)
 
 
+class JsonStream:
+    """A JSON file that is complete after every :meth:`append`: ``head``, the appended items, ``tail``. It is
+    created under a temporary name and renamed into place at once (``head + tail`` is already valid JSON); each
+    append overwrites only the tail, so a crash at any point leaves a valid file of the items so far.
+    ``empty_tail``: what follows ``head`` while nothing is appended (default ``tail``)."""
+
+    def __init__(self, path: Union[str, Path], head: str, tail: str, empty_tail: Optional[str] = None) -> None:
+        self.path = Path(path)
+        self.count = 0
+        self._tail = tail
+        tmp = temp_path(self.path)
+        self._fh = open(tmp, "w+", encoding="utf-8")
+        try:
+            self._fh.write(head)
+            self._end = self._fh.tell()
+            self._fh.write(tail if empty_tail is None else empty_tail)
+            self._fh.flush()
+            replace_file(tmp, self.path)
+        except BaseException:
+            self._fh.close()
+            tmp.unlink(missing_ok=True)
+            raise
+        self.closed = False
+
+    def append(self, text: str) -> None:
+        """Add one item's ``text`` (already indented; a comma is put before every item but the first)."""
+        self._fh.seek(self._end)
+        self._fh.write(("," if self.count else "") + text)
+        self._end = self._fh.tell()
+        self._fh.write(self._tail)
+        self._fh.truncate()
+        self._fh.flush()
+        self.count += 1
+
+    def close(self) -> None:
+        if not self.closed:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())  # the file is already in place (renamed when opened): only flush it
+            self._fh.close()
+            self.closed = True
+
+
 class PredictionWriter:
     """Stream ``{"meta_info": ..., "instance_info": [...]}`` to ``path``.
 
@@ -73,31 +115,17 @@ class PredictionWriter:
         self.path = Path(path)
         self.flat = flat
         self.mode = mode
-        self._tmp = temp_path(self.path)
-        self._fh = open(self._tmp, "w+", encoding="utf-8")
         head = _dumps({"meta_info": to_jsonable(meta_info)})
         # turn '{ "meta_info": {...}\n}' into '{ "meta_info": {...},\n\t"instance_info": ['
-        self._fh.write(head[: head.rstrip().rfind("}")].rstrip() + ',\n\t"instance_info": [')
-        self._count = 0
-        self._end = self._fh.tell()
-        self._fh.write(self._CLOSE)
-        self._fh.flush()
-        replace_file(self._tmp, self.path)
-        self._closed = False
+        self._stream = JsonStream(self.path, head[: head.rstrip().rfind("}")].rstrip() + ',\n\t"instance_info": [',
+                                  self._CLOSE)
 
     @property
     def count(self) -> int:
-        return self._count
+        return self._stream.count
 
     def _append(self, item: Any) -> None:
-        text = _dumps(to_jsonable(item)).replace("\n", "\n\t\t")
-        self._fh.seek(self._end)
-        self._fh.write(("," if self._count else "") + "\n\t\t" + text)
-        self._end = self._fh.tell()
-        self._fh.write(self._CLOSE)
-        self._fh.truncate()
-        self._fh.flush()
-        self._count += 1
+        self._stream.append("\n\t\t" + _dumps(to_jsonable(item)).replace("\n", "\n\t\t"))
 
     def write_frame(self, frame_id: int, instances: List[Dict[str, Any]]) -> None:
         if self.flat:
@@ -112,12 +140,9 @@ class PredictionWriter:
         self.write_frame(frame_id, json_instances(res, self.mode))
 
     def close(self) -> None:
-        if not self._closed:
-            self._fh.flush()
-            os.fsync(self._fh.fileno())  # the file is already in place (renamed when opened): only flush it
-            self._fh.close()
-            self._closed = True
-            log.info("wrote %d records to %s", self._count, self.path)
+        if not self._stream.closed:
+            self._stream.close()
+            log.info("wrote %d records to %s", self.count, self.path)
 
     def __enter__(self) -> PredictionWriter:
         return self

@@ -121,25 +121,10 @@ class MotionBERTModel:
     def engine(self) -> Engine:
         return self.lifter.engine
 
-    def check_frames(self, t: int) -> None:
-        """Raise :class:`InputError` unless ``1 <= t <= window``."""
-        if not 1 <= t <= self.spec.window:
-            raise InputError(f"{self.source}: a MotionBERT window of {t} frames; this model takes 1 to "
-                             f"{self.spec.window} frames (the length of its temporal embedding)")
-
-    def _run(self, x: np.ndarray) -> np.ndarray:
-        out = self.engine.run({self.lifter.input_name: x})
-        name = self.lifter.output_name
-        y = np.asarray(out[name] if name in out else next(iter(out.values())), dtype=np.float32)
-        if y.shape != x.shape:
-            raise ModelError(f"{self.source}: MotionBERT output {y.shape}, expected {x.shape}")
-        return y
-
     def infer(self, windows: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(windows, dtype=np.float32)
         if x.ndim != 4 or x.shape[2:] != (K, 3):
             raise InputError(f"MotionBERT windows must be (B, T, {K}, 3), got {x.shape}")
-        self.check_frames(x.shape[1])
         b, t = x.shape[:2]
         copies = 2 if self.flip else 1
         step = max(1, self.max_frames // (copies * t))
@@ -147,9 +132,9 @@ class MotionBERTModel:
         for s in range(0, b, step):
             part = x[s:s + step]
             if not self.flip:
-                out[s:s + step] = self._run(part)
+                out[s:s + step] = self.lifter.infer(part)  # checks T against the window, the output shape
                 continue
-            y = self._run(np.concatenate([part, flip_pose(part)]))
+            y = self.lifter.infer(np.concatenate([part, flip_pose(part)]))
             n = part.shape[0]
             out[s:s + step] = (y[:n] + flip_pose(y[n:])) * np.float32(0.5)
         return out

@@ -82,6 +82,8 @@ class MotionBERTLifter(Lifter):
                          bbox_scale=bbox_scale, keypoint_source=keypoint_source, frame_size=frame_size,
                          rebase=rebase, postprocess=postprocess, max_missing=max_missing,
                          initial_tracks=initial_tracks)
+        self._next_emit = 0  # first internal frame not yet emitted
+        self._wh = (float(H36M_FRAME_SIZE[0]), float(H36M_FRAME_SIZE[1]))  # the codec frame of the last update
         self._alloc_clip_state(self._pool.capacity)
 
     def _alloc_clip_state(self, capacity: int) -> None:
@@ -95,8 +97,6 @@ class MotionBERTLifter(Lifter):
             n = old.shape[0]
             clip_start[:n], born[:n], out3d[:n], done[:n] = old, self._born, self._out3d, self._done
         self._clip_start, self._born, self._out3d, self._done = clip_start, born, out3d, done
-        self._next_emit = getattr(self, "_next_emit", 0)
-        self._wh = getattr(self, "_wh", (float(H36M_FRAME_SIZE[0]), float(H36M_FRAME_SIZE[1])))
 
     # -- Lifter hooks ----------------------------------------------------------------------------------------
     @property
@@ -210,16 +210,8 @@ class MotionBERTLifter(Lifter):
         runs once over all of them (rows in frame order, for the per-track rebase)."""
         if not frames:
             return []
-        pool, w = self._pool, self._pool.window
-        slots = np.concatenate(rows)
-        disp = self._finish(np.concatenate(kp3d).reshape(-1, K, 3), slots)
-        out, k = [], 0
-        for e, sl in zip(frames, rows):
-            p = e % w
-            out.append(LiftedFrame(self._index0 + e, pool.track[sl].copy(), disp[k:k + sl.size],
-                                   pool.kp2d[sl, p].copy(), pool.sc2d[sl, p].copy()))
-            k += sl.size
-        return out
+        disp = self._finish(np.concatenate(kp3d).reshape(-1, K, 3), np.concatenate(rows))
+        return self._lifted_frames(frames, rows, disp)
 
     def _emit_online_windows(self, slots: np.ndarray, ids: np.ndarray) -> LiftedFrame:
         """This frame, each present track lifted from its window of up to ``clip_frames`` frames ending now."""

@@ -481,11 +481,16 @@ class Lifter:
         cols_of = np.concatenate([np.full(sl.size, e - first + r) for e, sl in zip(frames, rows)]) if rows else slots
         where = np.searchsorted(live, slots)  # row of each slot in ``raw``
         kp3d = self._finish(raw[where, cols_of] if slots.size else np.zeros((0, K, 3), np.float32), slots)
+        return self._lifted_frames(frames, rows, kp3d)
+
+    def _lifted_frames(self, frames: List[int], rows: List[np.ndarray], kp3d: np.ndarray) -> List[LiftedFrame]:
+        """One LiftedFrame per internal frame of ``frames``: its slots ``rows`` and their 3D (``kp3d`` rows in the
+        same order, frame after frame), with the 2D kept in the ring."""
+        pool, w = self._pool, self._pool.window
         out, k = [], 0
         for e, sl in zip(frames, rows):
-            ep = e % w
             out.append(LiftedFrame(self._index0 + e, pool.track[sl].copy(), kp3d[k:k + sl.size],
-                                   pool.kp2d[sl, ep].copy(), pool.sc2d[sl, ep].copy()))
+                                   pool.kp2d[sl, e % w].copy(), pool.sc2d[sl, e % w].copy()))
             k += sl.size
         return out
 
