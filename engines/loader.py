@@ -19,7 +19,7 @@ def load_engine(path: Union[str, Path], device: str = "cpu", threads: Optional[i
 
     - ``.onnx`` -> :class:`~pose3d_rt.engines.onnxruntime.OrtEngine` on ``device`` (``cpu``, ``cuda[:N]``,
       ``tensorrt[:N]``), ``threads`` = intra-op threads; ``options``: ``fp16``, ``trt_cache_dir``,
-      ``trt_workspace_bytes``, ``inter_op_threads``, ``log_severity``; on ``device="openvino[:DEVICE]"``
+      ``trt_workspace_bytes``, ``inter_op_threads``, ``log_severity``, ``spin``; on ``device="openvino[:DEVICE]"``
       -> :class:`~pose3d_rt.engines.openvino.OpenVinoEngine` (extra ``[openvino]``); option ``precision``
       (``f32`` default, ``bf16``, ``f16``).
     - ``.engine`` / ``.plan`` / ``.trt`` -> :class:`~pose3d_rt.engines.tensorrt.TrtEngine` (a pose3d-rt engine

@@ -172,6 +172,12 @@ def test_threads_and_optimization_level_reach_the_session(conv_onnx):
         load_engine(conv_onnx, threads=-1)
 
 
+def test_intra_op_threads_do_not_spin_unless_asked(conv_onnx):
+    key = "session.intra_op.allow_spinning"
+    assert load_engine(conv_onnx).session.get_session_options().get_session_config_entry(key) == "0"
+    assert load_engine(conv_onnx, spin=True).session.get_session_options().get_session_config_entry(key) == "1"
+
+
 # --------------------------------------------------------------------------------------------------------------
 # input validation: clear errors naming the input, before onnxruntime sees anything
 
