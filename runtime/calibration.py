@@ -46,13 +46,14 @@ log = logging.getLogger(__name__)
 PRECISIONS = ("fp32", "int8")
 ACTIVATIONS = ("uint8", "int8")  # pose3d_rt.export.quantize.ACTIVATION_TYPES
 DEFAULT_ACTIVATIONS = "uint8"
+LAYOUTS = ("onnxruntime", "openvino")  # pose3d_rt.export.quantize.QDQ_LAYOUTS
 DEFAULT_CALIB_FRAMES = 32
 DEFAULT_HOLDOUT_FRAMES = 32
 Feed = Dict[str, np.ndarray]
 Source = Union[str, os.PathLike, FrameSource]
 
 __all__ = ["PRECISIONS", "ACTIVATIONS", "DEFAULT_ACTIVATIONS", "DEFAULT_CALIB_FRAMES", "DEFAULT_HOLDOUT_FRAMES",
-           "model_role", "detector_feeds", "pose_feeds", "quantize_model", "report_path", "int8_models",
+           "LAYOUTS", "layout_for", "model_role", "detector_feeds", "pose_feeds", "quantize_model", "report_path", "int8_models",
            "int8_lifter"]
 
 
@@ -147,8 +148,14 @@ def _onnx_file(model: Union[str, os.PathLike]) -> Path:
     return path
 
 
-def _default_output(model: Path) -> Path:
-    return model.with_name(f"{model.stem}.int8.onnx")
+def layout_for(device: str) -> str:
+    """The QDQ layout made for ``device`` (:data:`LAYOUTS`): ``openvino`` for ``openvino[:DEVICE]``, else
+    ``onnxruntime`` (:mod:`pose3d_rt.export.quantize`: where the QDQ pairs go decides which backend fuses them)."""
+    return "openvino" if str(device or "").strip().lower().startswith("openvino") else "onnxruntime"
+
+
+def _default_output(model: Path, layout: str) -> Path:
+    return model.with_name(f"{model.stem}.{'int8' if layout == 'onnxruntime' else 'int8-' + layout}.onnx")
 
 
 def _det_engine(det: Any, device: str, threads: Optional[int], progress: bool) -> Engine:
@@ -210,7 +217,7 @@ def _calibrate_and_compare(job: _Job, src: FrameSource, frames: int, holdout: in
     calib_frames = islice(it, int(frames))
     feeds = (detector_feeds(job.stage, calib_frames) if job.detector is None else
              pose_feeds(job.stage, job.detector, calib_frames, det_cat_id=o["det_cat_id"], bbox_thr=o["bbox_thr"]))
-    result = cache.quantize_onnx(job.model, job.out, feeds, activations=o["activations"],
+    result = cache.quantize_onnx(job.model, job.out, feeds, activations=o["activations"], layout=o["layout"],
                                  metadata={"quant_calibration_input": src.info.name})
     n_calib = count["frames"]
     if n_calib < frames:
@@ -224,6 +231,7 @@ def _calibrate_and_compare(job: _Job, src: FrameSource, frames: int, holdout: in
                        o["det_cat_id"], o["bbox_thr"])
     return QuantizeReport(
         model=str(job.model), output=str(job.out), family=job.role.value, activations=o["activations"],
+        layout=o["layout"],
         calibration_input=str(src.spec), calibration_frames=n_calib, calibration_samples=result.samples,
         holdout_frames=count["frames"] - n_calib, quantized_nodes=dict(result.quantized), device=o["device"],
         detector=fid[0], pose2d=fid[1], fp32_ms=t32.median_ms() if t32 else None,
@@ -232,7 +240,8 @@ def _calibrate_and_compare(job: _Job, src: FrameSource, frames: int, holdout: in
 
 def quantize_model(model: Union[str, os.PathLike], calib: Source, output: Union[str, os.PathLike, None] = None, *,
                    frames: int = DEFAULT_CALIB_FRAMES, holdout: int = DEFAULT_HOLDOUT_FRAMES, det: Any = None,
-                   activations: str = DEFAULT_ACTIVATIONS, device: str = "cpu", threads: Optional[int] = None,
+                   activations: str = DEFAULT_ACTIVATIONS, layout: Optional[str] = None, device: str = "cpu",
+                   threads: Optional[int] = None,
                    det_cat_id: int = 0, bbox_thr: float = 0.3, save_report: bool = True,
                    progress: bool = True) -> QuantizeReport:
     """Quantize the FP32 ONNX ``model`` (an RTMDet detector or an RTMPose model) to INT8 ``output`` (default
@@ -244,8 +253,11 @@ def quantize_model(model: Union[str, os.PathLike], calib: Source, output: Union[
     _check_counts(frames, holdout)
     if activations not in ACTIVATIONS:
         raise InputError(f"--activations must be one of {', '.join(ACTIVATIONS)}, got {activations!r}")
+    layout = layout_for(device) if layout is None else layout
+    if layout not in LAYOUTS:
+        raise InputError(f"--layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     model = _onnx_file(model)
-    out = Path(output) if output is not None else _default_output(model)
+    out = Path(output) if output is not None else _default_output(model, layout)
     src = calib if isinstance(calib, FrameSource) else open_source(calib)  # a bad input fails before any model
     try:
         fp32 = load_engine(model, device=device, threads=threads)
@@ -255,7 +267,7 @@ def quantize_model(model: Union[str, os.PathLike], calib: Source, output: Union[
         if role is Role.DETECTOR and det is not None:
             log.warning("%s: a detector; %s (the detector for a 2D model's crops) is not used", model, Role.DETECTOR.flag)
         stage, detector = _stages(fp32, role, det, device, threads, progress)
-        job = _Job(model, out, role, stage, detector, dict(activations=activations, device=device, threads=threads,
+        job = _Job(model, out, role, stage, detector, dict(activations=activations, layout=layout, device=device, threads=threads,
                                                           det_cat_id=det_cat_id, bbox_thr=bbox_thr))
         report = _calibrate_and_compare(job, src, int(frames), int(holdout))
     finally:
@@ -289,7 +301,7 @@ def _is_int8(path: Path) -> bool:
 
 
 def _ensure(fp32: Path, role: Role, calib: Optional[Source], det: Any, frames: int, kw: Dict[str, Any]) -> Path:
-    out = cache.int8_path(fp32)
+    out = cache.int8_path(fp32, layout=layout_for(kw["device"]))
     if out.is_file():
         log.info("%s: using the cached INT8 file %s", role.flag, out)
         return out

@@ -173,6 +173,7 @@ class QuantizeReport:
     pose2d: Optional[PoseFidelity] = None
     fp32_ms: Optional[float] = None  # median engine call on the held-out frames
     int8_ms: Optional[float] = None
+    layout: str = "onnxruntime"  # the backend the QDQ placement is made for (pose3d_rt.export.quantize)
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
@@ -185,7 +186,8 @@ class QuantizeReport:
         """The report as a small text table (what the command prints)."""
         nodes = ", ".join(f"{n} {k}" for k, n in self.quantized_nodes.items()) or "none"
         rows = [("model", f"{self.model} ({self.family})"), ("INT8 file", self.output),
-                ("quantized", f"{nodes}; activations {self.activations}, weights int8 per channel"),
+                ("quantized", f"{nodes}; activations {self.activations}, weights int8 per channel; QDQ layout for "
+                              f"{self.layout}"),
                 ("calibration", f"{self.calibration_frames} frames of {self.calibration_input} "
                                 f"({self.calibration_samples} network inputs)"),
                 ("held-out frames", str(self.holdout_frames))]

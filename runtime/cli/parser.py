@@ -283,7 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calib", default=None, metavar="INPUT",
                    help="calibration frames: a video, a folder of images, an image, a URL or webcam[:N]")
     p.add_argument("-o", "--output", default=None,
-                   help="the INT8 .onnx to write (default: MODEL.int8.onnx beside MODEL)")
+                   help="the INT8 .onnx to write (default: MODEL.int8.onnx beside MODEL; MODEL.int8-openvino.onnx "
+                   "for --layout openvino)")
     p.add_argument("--frames", type=int, default=32, help="calibration frames: the first N of INPUT (default 32)")
     p.add_argument("--holdout", type=int, default=32,
                    help="frames after the calibration ones for the fidelity report (default 32; 0 = no report)")
@@ -292,6 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
                    f"URL (default {_default_alias(Role.DETECTOR)})")
     p.add_argument("--activations", choices=("uint8", "int8"), default="uint8",
                    help="activation type (default uint8; weights are always int8 per channel)")
+    p.add_argument("--layout", choices=("onnxruntime", "openvino"), default=None,
+                   help="the backend the QDQ placement is made for (default: from --device); both files run "
+                   "everywhere, at that backend's best speed on its own layout")
     p.add_argument("--device", default="cpu",
                    help="where FP32 and INT8 are compared: cpu | cuda[:N] | openvino[:DEVICE] (default cpu)")
     p.add_argument("--threads", type=positive_int, default=None, help="CPU threads per model")

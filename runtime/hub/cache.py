@@ -148,15 +148,17 @@ def build_engine(onnx_path: Union[str, Path], output: Union[str, Path], **option
     return _build_engine(onnx_path, output, **options)
 
 
-def int8_path(fp32_onnx: Union[str, Path], cache_dir: Optional[Path] = None) -> Path:
+def int8_path(fp32_onnx: Union[str, Path], cache_dir: Optional[Path] = None, layout: str = "onnxruntime") -> Path:
     """Where the INT8 version of an FP32 ``.onnx`` is kept (``run --precision int8``): beside it, named
     ``<name>.int8.onnx``, when it is one of the cache's exports (so it is keyed like the export), else in the
-    cache's ``onnx/`` keyed by the file's sha256: ``<stem>.<sha256[:16]>.int8.onnx``."""
+    cache's ``onnx/`` keyed by the file's sha256: ``<stem>.<sha256[:16]>.int8.onnx``. A file in the OpenVINO
+    QDQ ``layout`` (:data:`pose3d_rt.export.quantize.QDQ_LAYOUTS`) ends in ``.int8-openvino.onnx`` instead."""
     src = Path(fp32_onnx)
     out_dir = (cache_dir or cache_home()) / "onnx"
+    suffix = "int8" if layout == "onnxruntime" else f"int8-{layout}"
     if src.parent.resolve() == out_dir.resolve():
-        return src.with_name(f"{src.stem}.int8.onnx")
-    return out_dir / f"{src.stem}.{file_sha256(src)[:16]}.int8.onnx"
+        return src.with_name(f"{src.stem}.{suffix}.onnx")
+    return out_dir / f"{src.stem}.{file_sha256(src)[:16]}.{suffix}.onnx"
 
 
 def quantize_onnx(model: Union[str, Path], output: Union[str, Path], feeds: Any, **options: Any) -> Any:
