@@ -70,7 +70,7 @@ from .codec import (
 from .codec import norm_pose_2d as _norm_pose_2d
 from .mmpose_parity import MMPoseHistory, PoseFrame, mmpose_model_input
 from .pool import Pool
-from .tcn_stream import DEFAULT_CHUNK, StreamingTCNEngine, StreamStates
+from .tcn_stream import StreamingTCNEngine, StreamStates, default_chunk
 
 logger = logging.getLogger(__name__)
 
@@ -111,14 +111,14 @@ class Lifter:
     here); ``frame_size`` ``(width, height)`` of the video (may also be given per update); ``rebase``
     ``"frame"`` | ``"track"`` | ``"none"`` and ``postprocess`` (False: raw camera-frame output);
     ``max_missing`` frames a track may be missing before it is ended automatically (None: only
-    :meth:`end_track` ends tracks).
+    :meth:`end_track` ends tracks); ``chunk`` frames per engine call of a stream-form TCN (None: ``default_chunk``).
     """
 
     def __init__(self, model: Union[LifterModel, Engine], *, mode: str = "default", online: bool = False,
                  norm_pose_2d: bool = True, bbox_center: Sequence[float] = H36M_BBOX_CENTER,
                  bbox_scale: float = H36M_BBOX_SCALE, keypoint_source: str = "h36m",
                  frame_size: Tuple[float, float] | None = None, rebase: str = "frame", postprocess: bool = True,
-                 max_missing: int | None = 30, initial_tracks: int = 8, chunk: int = DEFAULT_CHUNK) -> None:
+                 max_missing: int | None = 30, initial_tracks: int = 8, chunk: int | None = None) -> None:
         check_mode(mode)
         if rebase not in REBASE_MODES:
             raise InputError(f"rebase must be one of {REBASE_MODES}, got {rebase!r}")
@@ -140,6 +140,7 @@ class Lifter:
             if rebase == "track":
                 raise InputError("mode='mmpose' rebases per frame (or not at all); rebase='track' is a default-mode option")
         sp = self.spec
+        chunk = default_chunk(sp.alignment == "causal") if chunk is None else chunk
         self._stream = self._stream_states(initial_tracks, chunk) if sp.form == "stream" else None
         ring = sp.window if self._stream is None else max(sp.window, sp.frames_right + self._stream.chunk)
         self._history = MMPoseHistory(sp.window, causal=sp.alignment == "causal")

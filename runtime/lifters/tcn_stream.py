@@ -23,8 +23,17 @@ from ..engines.errors import ModelError
 from ..errors import InputError
 from ..keypoint_sets import H36M_NUM_KEYPOINTS as K
 
-#: Frames per engine call of the streaming TCN (default): 8 frames x the live tracks share one GEMM per layer.
-DEFAULT_CHUNK = 8
+#: Frames per engine call of the streaming TCN: ``chunk`` frames x the live tracks share one GEMM per layer, so
+#: the weights are read once per chunk. A centred model already delays its results by its right context (121
+#: frames at 243), so 16 frames more cost little (measured on 2 cores, 4 tracks, FP32 ONNX Runtime: 0.36 ms per
+#: person-frame at 8, 0.32 at 16, 0.27 at 32); a causal model has no delay of its own and keeps chunks of 8.
+DEFAULT_CHUNK = 16
+CAUSAL_CHUNK = 8
+
+
+def default_chunk(causal: bool) -> int:
+    """The default frames per engine call of a stream-form TCN (:data:`DEFAULT_CHUNK`, :data:`CAUSAL_CHUNK`)."""
+    return CAUSAL_CHUNK if causal else DEFAULT_CHUNK
 
 
 class StreamingTCNEngine:
@@ -121,4 +130,4 @@ class StreamStates:
         self.next_frame = 0
 
 
-__all__ = ["DEFAULT_CHUNK", "StreamingTCNEngine", "StreamStates"]
+__all__ = ["DEFAULT_CHUNK", "CAUSAL_CHUNK", "default_chunk", "StreamingTCNEngine", "StreamStates"]
