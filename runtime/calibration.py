@@ -245,8 +245,10 @@ def quantize_model(model: Union[str, os.PathLike], calib: Source, output: Union[
                    det_cat_id: int = 0, bbox_thr: float = 0.3, save_report: bool = True,
                    progress: bool = True) -> QuantizeReport:
     """Quantize the FP32 ONNX ``model`` (an RTMDet detector or an RTMPose model) to INT8 ``output`` (default
-    ``<model>.int8.onnx``), calibrated on the first ``frames`` frames of ``calib``; compare it with FP32 on the
-    next ``holdout`` frames on ``device`` and save the report beside ``output`` (:func:`report_path`).
+    ``<model>.int8.onnx``, ``<model>.int8-openvino.onnx`` in the OpenVINO layout), calibrated on the first
+    ``frames`` frames of ``calib``; compare it with FP32 on the next ``holdout`` frames on ``device`` and save the
+    report beside ``output`` (:func:`report_path`). ``layout``: the backend the QDQ placement is made for
+    (:data:`LAYOUTS`; None: :func:`layout_for` ``device``).
 
     ``det``: the FP32 detector that finds the persons for a 2D model's crops (an Engine, a path, an alias;
     default: the zoo's default detector). Returns the :class:`~pose3d_rt.fidelity.QuantizeReport`."""
@@ -320,7 +322,8 @@ def int8_models(detector: Any, pose2d: Any, calib: Optional[Source], *, mode: st
                 frames: int = DEFAULT_CALIB_FRAMES, device: str = "cpu", threads: Optional[int] = None,
                 progress: bool = True) -> Tuple[Path, Path]:
     """The INT8 ``.onnx`` files of a detector and a 2D pose model (paths, ``.pth``, aliases or URLs), made once
-    (calibrated on the first ``frames`` frames of ``calib``) beside the cached FP32 exports, then reused. A
+    (calibrated on the first ``frames`` frames of ``calib``, in the QDQ layout of ``device``: :func:`layout_for`)
+    beside the cached FP32 exports, then reused. A
     model that is already INT8 (metadata ``precision=int8``) is returned as is. Used by ``run --precision int8``
     and ``Pose3DPipeline(precision="int8")``."""
     if int(frames) < 1:

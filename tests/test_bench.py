@@ -333,6 +333,13 @@ def test_stage_acceptance_figures_closed_form():
     assert any("pose2d:rtmlib-openvino" in ln and "2.00× (goal ≥ 1.5×)" in ln for ln in lines)
     assert acc["lifter_int8_ms_per_person_frame"] == 0.14
     assert any("0.280 ms per person-frame at 4 tracks, FP32; 0.140 ms INT8" in ln for ln in lines)
+    assert acc["e2e_speedup_vs_demo_reference"] == {}  # no reference row
+    demo = make_row("e2e", "mmpose demo (reference, measured elsewhere)", UNIT_FPS, [0.4], reference=True)
+    acc = stages.acceptance(rows + [demo])
+    assert acc["e2e_speedup"]["cpu-fp32-di1"] == pytest.approx(3.0)  # the acceptance baseline stays the same-run one
+    assert acc["e2e_speedup_vs_demo_reference"] == pytest.approx({"cpu-fp32-di1": 6.0, "cpu-fp32-di5": 15.0,
+                                                                  "cpu-int8-di5": 32.0})
+    assert any("real mmpose demo" in ln and "cpu-fp32-di1 6.00×" in ln for ln in stages.summary_lines(acc, rows))
     # without peers or INT8 rows the figures are None, never invented
     acc = stages.acceptance([r for r in rows if "rtmlib" not in r.key and "int8" not in r.key])
     assert acc["pose2d_vs_rtmlib"] is None and acc["det_int8_vs_fp32_rect"] is None
