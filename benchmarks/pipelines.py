@@ -22,7 +22,7 @@ from pose3d_rt.errors import InputError, Pose3DError
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("fp32", "int8")
+PRECISIONS = ("fp32", "int8", "bf16")
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,19 @@ class Models:
     pose2d: Any
     lifter: Any = None
     baseline_lifter: Any = None
+
+
+def bf16_available() -> bool:
+    """True when OpenVINO is installed and its CPU plugin reports BF16 (AVX512-BF16 or AMX): ``--precision bf16``
+    then runs BF16 rather than f32."""
+    if not openvino_available():
+        return False
+    import openvino as ov
+
+    try:
+        return "BF16" in [str(c).upper() for c in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")]
+    except Exception:  # noqa: BLE001 - a plugin without the property
+        return False
 
 
 def precision_supported() -> bool:
@@ -142,4 +155,4 @@ class Pipelines:
 
 
 __all__ = ["PRECISIONS", "Config", "Models", "Pipelines", "precision_supported", "check_precision",
-           "openvino_available", "rtmlib_available"]
+           "openvino_available", "rtmlib_available", "bf16_available"]

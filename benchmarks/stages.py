@@ -81,6 +81,7 @@ from benchmarks.pipelines import (
     Config,
     Models,
     Pipelines,
+    bf16_available,
     openvino_available,
     precision_supported,
     rtmlib_available,
@@ -93,10 +94,11 @@ VIDEO = FIXTURE_VIDEO
 CHECKPOINTS = {"det": "rtmdet_m_person", "pose2d": "rtmpose_m_body8_256x192", "lifter": "videopose3d_243f_supv_cpn_ft"}
 # the end-to-end rows, in table order (those needing INT8 or OpenVINO only when available)
 E2E_CONFIGS = (Config("cpu", "fp32", 1), Config("cpu", "fp32", 5), Config("cpu", "int8", 5),
-               Config("openvino", "fp32", 1), Config("openvino", "fp32", 5), Config("openvino", "int8", 5))
+               Config("openvino", "fp32", 1), Config("openvino", "fp32", 5), Config("openvino", "int8", 5),
+               Config("openvino", "bf16", 1), Config("openvino", "bf16", 5))
 # acceptance goals of issue 10 (end-to-end speed-up over the baseline; our 2D stage over rtmlib's fastest)
 GOALS = {"cpu-fp32-di1": 3.0, "cpu-fp32-di5": 7.0, "cpu-int8-di5": 15.0, "pose2d_vs_rtmlib": 1.5}
-OPTIONAL = ("int8", "openvino", "rtmlib", "kernels")
+OPTIONAL = ("int8", "openvino", "bf16", "rtmlib", "kernels")
 DEFAULTS = dict(repeats=3, warmup=1, frames=0, stage_frames=4, lift_frames=32, persons=4)
 QUICK = dict(repeats=1, warmup=1, frames=16, stage_frames=2, lift_frames=16, persons=4)
 
@@ -220,6 +222,10 @@ def available_configs(without: Sequence[str], synthetic: bool, skipped: Dict[str
         if c.device.startswith("openvino") and ("openvino" in without or not openvino_available()):
             skipped.setdefault("openvino", "--without openvino" if "openvino" in without
                                else "the openvino package is not installed (extra [openvino])")
+            continue
+        if c.precision == "bf16" and ("bf16" in without or synthetic or not bf16_available()):
+            skipped.setdefault("bf16", "--without bf16" if "bf16" in without else "needs model files (--synthetic)"
+                               if synthetic else "this CPU has no BF16 instructions (AVX512-BF16, AMX)")
             continue
         out.append(c)
     return out

@@ -13,7 +13,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -117,6 +117,8 @@ class OpenVinoEngine(Engine):
                      outputs=tuple(_spec(o) for o in model.outputs), metadata=_metadata(model),
                      compiled=compiled, request=compiled.create_infer_request(), device=str(device),
                      precision=precision)
+        if precision == "bf16" and target.startswith("CPU") and "BF16" not in _capabilities(core, target):
+            log.warning("%s: this CPU has no BF16 instructions (AVX512-BF16, AMX); OpenVINO runs it in f32", p)
         log.debug("loaded %s on OpenVINO %s (%s)", p, target, config)
         return engine
 
@@ -136,6 +138,14 @@ class OpenVinoEngine(Engine):
         # copies: the infer request reuses its output buffers on the next call
         by_name = {port.get_any_name(): np.array(value) for port, value in results.items()}
         return {s.name: by_name[s.name] for s in self.outputs}
+
+
+def _capabilities(core: Any, target: str) -> List[str]:
+    """The device's ``OPTIMIZATION_CAPABILITIES`` (``FP32``, ``BF16``, ``INT8``, ...); empty when not reported."""
+    try:
+        return [str(c).upper() for c in core.get_property(target, "OPTIMIZATION_CAPABILITIES")]
+    except Exception:  # noqa: BLE001 - a plugin without the property
+        return []
 
 
 def _short(exc: BaseException, limit: int = 300) -> str:

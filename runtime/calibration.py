@@ -43,7 +43,7 @@ from .rtmpose.estimator import PoseEstimator, parse_pose_engine
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("fp32", "int8")
+PRECISIONS = ("fp32", "int8", "bf16")  # bf16: OpenVINO's BF16 inference precision (no file of its own)
 ACTIVATIONS = ("uint8", "int8")  # pose3d_rt.export.quantize.ACTIVATION_TYPES
 DEFAULT_ACTIVATIONS = "uint8"
 LAYOUTS = ("onnxruntime", "openvino")  # pose3d_rt.export.quantize.QDQ_LAYOUTS
@@ -53,7 +53,7 @@ Feed = Dict[str, np.ndarray]
 Source = Union[str, os.PathLike, FrameSource]
 
 __all__ = ["PRECISIONS", "ACTIVATIONS", "DEFAULT_ACTIVATIONS", "DEFAULT_CALIB_FRAMES", "DEFAULT_HOLDOUT_FRAMES",
-           "LAYOUTS", "layout_for", "model_role", "detector_feeds", "pose_feeds", "quantize_model", "report_path", "int8_models",
+           "LAYOUTS", "layout_for", "precision_engine_options", "model_role", "detector_feeds", "pose_feeds", "quantize_model", "report_path", "int8_models",
            "int8_lifter"]
 
 
@@ -146,6 +146,20 @@ def _onnx_file(model: Union[str, os.PathLike]) -> Path:
     if not path.is_file():
         raise ModelError(f"{path}: no such file")
     return path
+
+
+def precision_engine_options(precision: str, device: str) -> Dict[str, Any]:
+    """The :func:`~pose3d_rt.engines.load_engine` options of the detector and the 2D model at ``precision``:
+    ``bf16`` is OpenVINO's BF16 inference precision (``device="openvino[:DEVICE]"`` only; fast on CPUs with
+    AVX512-BF16 or AMX, where OpenVINO otherwise runs f32 as pose3d-rt asks); fp32 and int8 (its own files) need none."""
+    if precision not in PRECISIONS:
+        raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision != "bf16":
+        return {}
+    if layout_for(device) != "openvino":
+        raise InputError(f"bf16 runs on OpenVINO only: use --device openvino (got {device!r}); ONNX Runtime runs "
+                         f"fp32 or int8")
+    return {"precision": "bf16"}
 
 
 def layout_for(device: str) -> str:

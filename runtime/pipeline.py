@@ -29,7 +29,7 @@ from typing import Any, Deque, Iterator, List, Optional, Union
 import numpy as np
 
 from .boxes import boxes_from_keypoints, whole_image_box
-from .calibration import PRECISIONS, int8_lifter, int8_models
+from .calibration import int8_lifter, int8_models, precision_engine_options
 from .engines.base import Engine
 from .errors import InputError
 from .frames import check_frame
@@ -126,7 +126,8 @@ class Pose3DPipeline:
     ``precision="int8"``: the detector and the 2D model run as static INT8 (QDQ) files, made once from the first
     frames of ``calibration`` (a video, folder, image) beside the cached FP32 exports, then reused
     (:func:`pose3d_rt.calibration.int8_models`); a VideoPose3D lifter runs as a dynamic INT8 file (weights INT8,
-    no calibration; :func:`pose3d_rt.calibration.int8_lifter`); MotionBERT stays FP32.
+    no calibration; :func:`pose3d_rt.calibration.int8_lifter`); MotionBERT stays FP32. ``precision="bf16"``
+    (``device="openvino"``): the detector and the 2D model run in OpenVINO's BF16, the lifter in FP32.
     """
 
     def __init__(self, detector: ModelArg, pose2d: ModelArg, lifter: ModelArg = None, *, device: str = "cpu",
@@ -144,22 +145,21 @@ class Pose3DPipeline:
         opt = self.options
         if detector is None or pose2d is None:
             raise InputError("Pose3DPipeline needs a detector and a pose2d model")
-        if precision not in PRECISIONS:
-            raise InputError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        network_options = precision_engine_options(precision, device)
         if precision == "int8":
             detector, pose2d = int8_models(detector, pose2d, calibration, mode=mode, device=device, threads=threads)
             if lifter is not None:
                 lifter = int8_lifter(lifter, lifter_export_options(opt.causal, mode=mode, online=opt.online),
                                      device=device)
         self.detector = Detector(resolve(detector, Role.DETECTOR, device=device, threads=threads,
-                                         export_options=detector_export_options(mode)),
+                                         export_options=detector_export_options(mode), engine_options=network_options),
                                  score_thr=opt.det_score_thr, nms_iou_thr=opt.det_nms_iou_thr,
                                  nms_pre=opt.det_nms_pre, max_per_img=opt.det_max_per_img,
                                  letterbox=opt.det_letterbox or ("square" if mode == "mmpose" else None))
         flip = opt.flip_test if opt.flip_test is not None else mode == "mmpose"
         warp = opt.warp_method or ("fixed_point" if mode == "mmpose" else "opencv")
-        self.pose2d = PoseEstimator(resolve(pose2d, Role.POSE2D, device=device, threads=threads), flip_test=flip,
-                                    warp_method=warp)
+        self.pose2d = PoseEstimator(resolve(pose2d, Role.POSE2D, device=device, threads=threads,
+                                            engine_options=network_options), flip_test=flip, warp_method=warp)
         self.keypoint_dataset = getattr(self.pose2d, "dataset_name", "coco")
         self.lifter_engine: Optional[Engine] = None
         if lifter is not None:

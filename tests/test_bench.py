@@ -350,10 +350,15 @@ def test_stage_acceptance_figures_closed_form():
 def test_available_configs_leave_out_what_cannot_run(monkeypatch):
     monkeypatch.setattr(stages, "precision_supported", lambda: True)
     monkeypatch.setattr(stages, "openvino_available", lambda: True)
+    monkeypatch.setattr(stages, "bf16_available", lambda: True)
     skipped = {}
     names = [c.name for c in stages.available_configs([], False, skipped)]
     assert names == ["cpu-fp32-di1", "cpu-fp32-di5", "cpu-int8-di5", "openvino-fp32-di1", "openvino-fp32-di5",
-                     "openvino-int8-di5"] and skipped == {}
+                     "openvino-int8-di5", "openvino-bf16-di1", "openvino-bf16-di5"] and skipped == {}
+    monkeypatch.setattr(stages, "bf16_available", lambda: False)
+    assert "openvino-bf16-di1" not in [c.name for c in stages.available_configs([], False, skipped)]
+    assert skipped["bf16"] == "this CPU has no BF16 instructions (AVX512-BF16, AMX)"
+    skipped = {}
     monkeypatch.setattr(stages, "openvino_available", lambda: False)
     names = [c.name for c in stages.available_configs(["int8"], False, skipped)]
     assert names == ["cpu-fp32-di1", "cpu-fp32-di5"]

@@ -289,6 +289,34 @@ def test_pipeline_precision_errors(tmp_path):
 
     with pytest.raises(InputError, match="precision"):
         Pose3DPipeline("d.onnx", "p.onnx", precision="fp16")
+    with pytest.raises(InputError, match="bf16 runs on OpenVINO only: use --device openvino"):
+        Pose3DPipeline("d.onnx", "p.onnx", precision="bf16", device="cpu")
+
+
+def test_bf16_is_an_openvino_precision(tmp_path, capsys):
+    from pose3d_rt.calibration import precision_engine_options
+
+    assert precision_engine_options("bf16", "openvino:CPU") == {"precision": "bf16"}
+    assert precision_engine_options("fp32", "cpu") == precision_engine_options("int8", "openvino") == {}
+    # the command line refuses it on ONNX Runtime before loading anything
+    _one_line_error(capsys, ["run", str(VIDEO), "--precision", "bf16", "--output-root", str(tmp_path / "o")],
+                    "--precision: bf16 runs on OpenVINO only", "'cpu'")
+    assert not (tmp_path / "o").exists()
+
+
+@requires_torch
+@pytest.mark.slow
+def test_pipeline_bf16_on_openvino(exported, checkpoints, short_clip):
+    pytest.importorskip("openvino")
+    from pose3d_rt.pipeline import Pose3DPipeline
+
+    lifter = checkpoints["videopose3d_27f_supv"]
+    pipe = Pose3DPipeline(str(exported["det"]), str(exported["pose"]), str(lifter), precision="bf16",
+                          device="openvino", threads=2)
+    assert (pipe.detector.engine.precision, pipe.pose2d.engine.precision) == ("bf16", "bf16")
+    assert pipe.lifter_engine.precision == "f32"  # the lifter stays FP32
+    results = list(pipe.stream(str(short_clip)))
+    assert len(results) == 8 and all(np.isfinite(r.keypoints_2d).all() for r in results)
 
 
 # -- fixture models, end to end ---------------------------------------------------------------------------------

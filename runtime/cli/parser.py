@@ -146,12 +146,13 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                    help=f"3D lifter (VideoPose3D): alias, path or URL, or 'none' for 2D only "
                    f"(default {_default_alias(Role.LIFTER)})")
     add_demo_flags(p)
-    p.add_argument("--precision", choices=("fp32", "int8"), default="fp32",
+    p.add_argument("--precision", choices=("fp32", "int8", "bf16"), default="fp32",
                    help="fp32 (default) or int8: the detector and the 2D model run as static INT8 (QDQ) files, "
                    "made once from the first 32 frames of INPUT and cached beside the FP32 exports in "
                    "$POSE3D_RT_HOME/onnx (needs the onnx package); a VideoPose3D lifter runs as dynamic INT8 "
                    "(weights INT8, no calibration), MotionBERT stays FP32. An .onnx already "
-                   "quantized (pose3d-rt quantize) is used as is")
+                   "quantized (pose3d-rt quantize) is used as is. bf16 (--device openvino): the detector and "
+                   "the 2D model in OpenVINO's BF16 (fast on CPUs with AVX512-BF16 or AMX), the lifter in FP32")
     p.add_argument("--det-letterbox", choices=("rect", "square"), default=None,
                    help="detector input shape: 'rect' pads the resized frame to a multiple of 32 (default mode's "
                    "default; 640x384 for 16:9, ~40%% less work), 'square' pads to the model's square (mmpose mode, "

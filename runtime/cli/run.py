@@ -87,15 +87,18 @@ def pipeline_factory(args: argparse.Namespace, models: Sequence[ModelChoice], op
     """The pipeline factory :func:`pose3d_rt.job.run` calls once the input is open."""
 
     def factory():
+        from ..calibration import precision_engine_options
         from ..pipeline import Pose3DPipeline
 
         export_options = {Role.DETECTOR: detector_export_options(args.mode),
                           Role.LIFTER: lifter_export_options(options.get("causal"), mode=args.mode,
                                                              online=bool(options.get("online")))}
         chosen = _with_precision(args, models, export_options[Role.LIFTER])
+        networks = precision_engine_options(getattr(args, "precision", "fp32"), args.device)
         engines = {
             m.role: flagged(m.flag, resolve, m.arg, m.role, device=args.device, threads=args.threads,
-                            export_options=export_options.get(m.role), progress=not args.no_progress)
+                            export_options=export_options.get(m.role), progress=not args.no_progress,
+                            engine_options=None if m.role is Role.LIFTER else networks)
             for m in chosen
         }
         pipe = Pose3DPipeline(engines[Role.DETECTOR], engines[Role.POSE2D], engines[Role.LIFTER], device=args.device,
@@ -167,6 +170,10 @@ def check_job(args: argparse.Namespace, models: Sequence[Optional[str]], flags: 
         raise Pose3DError("--save-predictions needs --output-root")
     _check_smooth_and_mocap(args, models)
     flagged("--device", parse_device, args.device)
+    if getattr(args, "precision", "fp32") == "bf16":
+        from ..calibration import precision_engine_options
+
+        flagged("--precision", precision_engine_options, "bf16", args.device)
     if getattr(args, "det_letterbox", None) == "rect" and args.mode == "mmpose":
         raise Pose3DError("--det-letterbox rect: mmpose mode letterboxes to the square, as the demo does")
     options = pipeline_options(args)

@@ -137,10 +137,11 @@ def check_engine_role(engine: Engine, role: Role, source: Union[str, Path]) -> E
 
 def resolve(arg: Union[ModelArg, ZooEntry], role: Union[Role, str], *, device: str = "cpu",
             threads: Optional[int] = None, export_options: Optional[Dict[str, Any]] = None,
-            progress: bool = True) -> Optional[Engine]:
+            progress: bool = True, engine_options: Optional[Dict[str, Any]] = None) -> Optional[Engine]:
     """An :class:`Engine` for the ``role`` model ``arg`` (see the module docstring); None for the lifter's
     ``"none"``. A checkpoint is exported once with ``export_options`` (the lifter's: see
-    :func:`~pose3d_rt.hub.cache.lifter_export_options`); ``progress`` shows a download's progress bar."""
+    :func:`~pose3d_rt.hub.cache.lifter_export_options`); ``progress`` shows a download's progress bar;
+    ``engine_options`` go to :func:`~pose3d_rt.engines.load_engine` (e.g. OpenVINO's ``precision``)."""
     ref = classify(arg, role)
     if ref.kind == "engine":
         return ref.value
@@ -155,7 +156,8 @@ def resolve(arg: Union[ModelArg, ZooEntry], role: Union[Role, str], *, device: s
             f"{path}: unknown model file type {suffix or '(none)'!r} for the {ref.role.label}; expected one of "
             f"{', '.join(MODEL_SUFFIXES)}"
         )
-    return check_engine_role(load_engine(str(path), device=device, threads=threads), ref.role, given)
+    return check_engine_role(load_engine(str(path), device=device, threads=threads, **(engine_options or {})),
+                             ref.role, given)
 
 
 def fetch_and_export(alias: Union[str, ZooEntry], export_options: Optional[Dict[str, Any]] = None,
