@@ -9,10 +9,10 @@ trained models; the tests check consistency, never accuracy or speed.
 from __future__ import annotations
 
 import json
-from collections import Counter
 import subprocess
 import sys
 import textwrap
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
