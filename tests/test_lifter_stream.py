@@ -77,13 +77,14 @@ def _compare(stream_frames, strided_frames):
 @pytest.mark.parametrize("name", ["videopose3d_27f_supv",
                                   pytest.param("videopose3d_243f_supv_cpn_ft", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("causal", [False, True])
-@pytest.mark.parametrize("chunk", [1, 8, 5])
+@pytest.mark.parametrize("chunk", [1, 8, 5, None])  # None: the default (16 frames centred, 8 causal)
 def test_stream_lifter_equals_windowed_lifter(exports, name, causal, chunk):
     stream = load_engine(exports[name, "stream", causal], threads=2)
     strided = load_engine(exports[name, "strided", causal], threads=2)
     a = Lifter(stream, keypoint_source="coco", max_missing=None, chunk=chunk)
     b = Lifter(strided, keypoint_source="coco", max_missing=None)
     right = b.latency
+    chunk = chunk or (8 if causal else 16)
     assert a.latency == right + chunk - 1 and right == (0 if causal else (27 if "27f" in name else 243) // 2)
     _compare(_run(a), _run(b))
     assert a.active_track_ids.size == 0  # every slot freed after the flush
