@@ -73,7 +73,10 @@ Calibration tensors are made by the pipeline's own preprocessing from the first 
 (a detector: the letterboxed frames; a 2D model: the crops of the persons an FP32 detector finds). The next
 --holdout frames compare INT8 with FP32: box IoU, score difference, missed/extra boxes; keypoint error in
 pixels, share within 2 px. The report is printed and saved as MODEL.int8.report.json beside the output.
-The INT8 file keeps the FP32 file's metadata (plus precision=int8): it works everywhere an .onnx does.
+The INT8 file keeps the FP32 file's metadata (plus precision=int8): it works everywhere an .onnx does, fastest
+on the backend its --layout is made for (default: --device's): onnxruntime quantizes each Conv's output too
+(ONNX Runtime fuses it into an integer convolution), openvino leaves it in float (OpenVINO fuses the activation
+into the INT8 convolution; MODEL.int8-openvino.onnx).
 This command does not take lifters; `run --precision int8` quantizes a VideoPose3D lifter dynamically (weights
 INT8, no calibration). Needs the onnx package (extra [quantize]), not torch.
 """
