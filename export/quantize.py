@@ -288,5 +288,5 @@ def quantize_dynamic_onnx(model: PathLike, output: PathLike, *, op_types: Sequen
     return QuantizeResult(out, 0, quantized, meta)
 
 
-__all__ = ["QUANTIZED_OP_TYPES", "ACTIVATION_TYPES", "DEFAULT_ACTIVATIONS", "QDQ_LAYOUTS", "DEFAULT_LAYOUT", "QuantizeResult", "quantize_onnx",
-           "quantize_dynamic_onnx", "quantized_node_types", "read_metadata"]
+__all__ = ["QUANTIZED_OP_TYPES", "ACTIVATION_TYPES", "DEFAULT_ACTIVATIONS", "QDQ_LAYOUTS", "DEFAULT_LAYOUT",
+           "QuantizeResult", "quantize_onnx", "quantize_dynamic_onnx", "quantized_node_types", "read_metadata"]

@@ -53,8 +53,8 @@ Feed = Dict[str, np.ndarray]
 Source = Union[str, os.PathLike, FrameSource]
 
 __all__ = ["PRECISIONS", "ACTIVATIONS", "DEFAULT_ACTIVATIONS", "DEFAULT_CALIB_FRAMES", "DEFAULT_HOLDOUT_FRAMES",
-           "LAYOUTS", "layout_for", "precision_engine_options", "model_role", "detector_feeds", "pose_feeds", "quantize_model", "report_path", "int8_models",
-           "int8_lifter"]
+           "LAYOUTS", "layout_for", "precision_engine_options", "model_role", "detector_feeds", "pose_feeds",
+           "quantize_model", "report_path", "int8_models", "int8_lifter"]
 
 
 def model_role(engine: Any) -> Role:
@@ -151,7 +151,8 @@ def _onnx_file(model: Union[str, os.PathLike]) -> Path:
 def precision_engine_options(precision: str, device: str) -> Dict[str, Any]:
     """The :func:`~pose3d_rt.engines.load_engine` options of the detector and the 2D model at ``precision``:
     ``bf16`` is OpenVINO's BF16 inference precision (``device="openvino[:DEVICE]"`` only; fast on CPUs with
-    AVX512-BF16 or AMX, where OpenVINO otherwise runs f32 as pose3d-rt asks); fp32 and int8 (its own files) need none."""
+    AVX512-BF16 or AMX, where OpenVINO otherwise runs f32 as pose3d-rt asks); fp32 and int8 (its own files)
+    need none."""
     if precision not in PRECISIONS:
         raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if precision != "bf16":
@@ -255,9 +256,8 @@ def _calibrate_and_compare(job: _Job, src: FrameSource, frames: int, holdout: in
 def quantize_model(model: Union[str, os.PathLike], calib: Source, output: Union[str, os.PathLike, None] = None, *,
                    frames: int = DEFAULT_CALIB_FRAMES, holdout: int = DEFAULT_HOLDOUT_FRAMES, det: Any = None,
                    activations: str = DEFAULT_ACTIVATIONS, layout: Optional[str] = None, device: str = "cpu",
-                   threads: Optional[int] = None,
-                   det_cat_id: int = 0, bbox_thr: float = 0.3, save_report: bool = True,
-                   progress: bool = True) -> QuantizeReport:
+                   threads: Optional[int] = None, det_cat_id: int = 0, bbox_thr: float = 0.3,
+                   save_report: bool = True, progress: bool = True) -> QuantizeReport:
     """Quantize the FP32 ONNX ``model`` (an RTMDet detector or an RTMPose model) to INT8 ``output`` (default
     ``<model>.int8.onnx``, ``<model>.int8-openvino.onnx`` in the OpenVINO layout), calibrated on the first
     ``frames`` frames of ``calib``; compare it with FP32 on the next ``holdout`` frames on ``device`` and save the
@@ -283,8 +283,8 @@ def quantize_model(model: Union[str, os.PathLike], calib: Source, output: Union[
         if role is Role.DETECTOR and det is not None:
             log.warning("%s: a detector; %s (the detector for a 2D model's crops) is not used", model, Role.DETECTOR.flag)
         stage, detector = _stages(fp32, role, det, device, threads, progress)
-        job = _Job(model, out, role, stage, detector, dict(activations=activations, layout=layout, device=device, threads=threads,
-                                                          det_cat_id=det_cat_id, bbox_thr=bbox_thr))
+        job = _Job(model, out, role, stage, detector, dict(activations=activations, layout=layout, device=device,
+                                                          threads=threads, det_cat_id=det_cat_id, bbox_thr=bbox_thr))
         report = _calibrate_and_compare(job, src, int(frames), int(holdout))
     finally:
         if not isinstance(calib, FrameSource):
@@ -337,9 +337,8 @@ def int8_models(detector: Any, pose2d: Any, calib: Optional[Source], *, mode: st
                 progress: bool = True) -> Tuple[Path, Path]:
     """The INT8 ``.onnx`` files of a detector and a 2D pose model (paths, ``.pth``, aliases or URLs), made once
     (calibrated on the first ``frames`` frames of ``calib``, in the QDQ layout of ``device``: :func:`layout_for`)
-    beside the cached FP32 exports, then reused. A
-    model that is already INT8 (metadata ``precision=int8``) is returned as is. Used by ``run --precision int8``
-    and ``Pose3DPipeline(precision="int8")``."""
+    beside the cached FP32 exports, then reused. A model that is already INT8 (metadata ``precision=int8``) is
+    returned as is. Used by ``run --precision int8`` and ``Pose3DPipeline(precision="int8")``."""
     if int(frames) < 1:
         raise InputError(f"calibration frames must be >= 1, got {frames}")
     kw = dict(device=device, threads=threads, progress=progress)

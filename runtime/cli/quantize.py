@@ -16,8 +16,8 @@ def cmd_quantize(args: argparse.Namespace) -> int:
                          "calibrate the INT8 model")
     report = quantize_model(
         args.model, args.calib, args.output, frames=args.frames, holdout=args.holdout, det=args.det,
-        activations=args.activations, layout=args.layout, device=args.device, threads=args.threads, det_cat_id=args.det_cat_id,
-        bbox_thr=args.bbox_thr, progress=not args.no_progress,
+        activations=args.activations, layout=args.layout, device=args.device, threads=args.threads,
+        det_cat_id=args.det_cat_id, bbox_thr=args.bbox_thr, progress=not args.no_progress,
     )
     print(report.table())
     print(f"pose3d-rt: wrote {report.output} and {report_path(report.output)}", file=sys.stderr)
