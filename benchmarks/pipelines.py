@@ -66,12 +66,9 @@ def bf16_available() -> bool:
     then runs BF16 rather than f32."""
     if not openvino_available():
         return False
-    import openvino as ov
+    from pose3d_rt.engines.openvino import capabilities
 
-    try:
-        return "BF16" in [str(c).upper() for c in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")]
-    except Exception:  # noqa: BLE001 - a plugin without the property
-        return False
+    return "BF16" in capabilities("CPU")
 
 
 def precision_supported() -> bool:

@@ -117,7 +117,7 @@ class OpenVinoEngine(Engine):
                      outputs=tuple(_spec(o) for o in model.outputs), metadata=_metadata(model),
                      compiled=compiled, request=compiled.create_infer_request(), device=str(device),
                      precision=precision)
-        if precision == "bf16" and target.startswith("CPU") and "BF16" not in _capabilities(core, target):
+        if precision == "bf16" and target.startswith("CPU") and "BF16" not in capabilities(target, core):
             log.warning("%s: this CPU has no BF16 instructions (AVX512-BF16, AMX); OpenVINO runs it in f32", p)
         log.debug("loaded %s on OpenVINO %s (%s)", p, target, config)
         return engine
@@ -140,8 +140,10 @@ class OpenVinoEngine(Engine):
         return {s.name: by_name[s.name] for s in self.outputs}
 
 
-def _capabilities(core: Any, target: str) -> List[str]:
-    """The device's ``OPTIMIZATION_CAPABILITIES`` (``FP32``, ``BF16``, ``INT8``, ...); empty when not reported."""
+def capabilities(target: str = "CPU", core: Any = None) -> List[str]:
+    """OpenVINO's ``OPTIMIZATION_CAPABILITIES`` of ``target`` (``FP32``, ``BF16``, ``INT8``, ...); empty when not
+    reported. ``BF16`` in it: the CPU has AVX512-BF16 or AMX (``precision="bf16"`` runs BF16)."""
+    core = _ov().Core() if core is None else core
     try:
         return [str(c).upper() for c in core.get_property(target, "OPTIMIZATION_CAPABILITIES")]
     except Exception:  # noqa: BLE001 - a plugin without the property

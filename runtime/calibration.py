@@ -358,7 +358,7 @@ def int8_lifter(lifter: Any, export_options: Optional[Dict[str, Any]] = None, *,
     ``device`` (it runs ONNX Runtime's dynamic integer kernels slower than FP32: measured 0.59 vs 0.42 ms per
     person-frame). Used by ``run --precision int8``."""
     fp32 = _fp32_onnx(lifter, Role.LIFTER, export_options, progress)
-    if str(device).lower().startswith("openvino"):
+    if layout_for(device) == "openvino":
         return fp32
     from .engines.onnxruntime import OrtEngine  # metadata only: a CPU session
 

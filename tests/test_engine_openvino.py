@@ -10,7 +10,7 @@ from conftest import requires_torch
 from pose3d_rt.engines import load_engine
 from pose3d_rt.engines.errors import BackendUnavailableError, EngineInputError, ModelError
 from pose3d_rt.engines.onnxruntime import parse_device
-from pose3d_rt.engines.openvino import compile_config, openvino_target
+from pose3d_rt.engines.openvino import capabilities, compile_config, openvino_target
 from test_engines import CONV_META, conv_numpy, conv_onnx, onnx  # noqa: F401 - pytest fixtures
 
 openvino = pytest.importorskip("openvino", reason="needs the [openvino] extra (pip install 'pose3d-rt[openvino]')")
@@ -120,10 +120,6 @@ def test_parity_with_onnxruntime_at_f32(checkpoints, fixtures_dir, tmp_path, mod
         assert rel <= 1e-4, (name, rel)
 
 
-def _has_bf16() -> bool:
-    return "BF16" in [str(c).upper() for c in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")]
-
-
 @requires_torch
 @pytest.mark.slow
 @pytest.mark.parametrize("model", ["rtmpose_t_body8_256x192"])
@@ -142,7 +138,7 @@ def test_bf16_is_opt_in_and_close_to_f32(checkpoints, fixtures_dir, tmp_path, mo
     x = _model_input(model, fixtures_dir)
     a, b = f32(x), bf16(x)
     rel = {name: float(np.abs(a[name] - b[name]).max() / np.abs(a[name]).max()) for name in a}
-    if _has_bf16():
+    if "BF16" in capabilities("CPU"):
         assert all(0 < r <= 5e-2 for r in rel.values()), rel
         assert "no BF16" not in caplog.text
     else:

@@ -24,14 +24,13 @@ from typing import Any, Dict, List, Optional, Union
 
 import numpy as np
 
-from ..io.atomic import prepare_output_dir, write_text_atomic
+from ..io.atomic import write_text_atomic
 from ..io.sinks import JsonStream, VideoSink, write_image
 from ..results import DEMO_INSTANCE, FrameResult
 
 log = logging.getLogger(__name__)
 
-__all__ = ["INDENT", "json_instances", "dumps", "write_instances_json", "FramesJsonWriter", "VisWriter",
-           "prepare_dir"]
+__all__ = ["INDENT", "json_instances", "dumps", "write_instances_json", "FramesJsonWriter", "VisWriter"]
 
 INDENT = "  "
 
@@ -51,11 +50,6 @@ def json_instances(res: FrameResult, mode: str = "mmpose") -> List[Dict[str, Any
 def dumps(obj: Any) -> str:
     """mmengine's ``dump(obj, file, indent='  ')`` text for plain Python data."""
     return json.dumps(obj, indent=INDENT)
-
-
-def prepare_dir(path: Union[str, Path], flag: str) -> Path:
-    """Create the output folder ``path`` (the Inferencer's ``mkdir_or_exist``); one-line error naming ``flag``."""
-    return prepare_output_dir(path, flag)
 
 
 def write_instances_json(path: Path, instances: List[Dict[str, Any]]) -> Path:

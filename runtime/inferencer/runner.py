@@ -25,9 +25,10 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
+from ..io.atomic import prepare_output_dir
 from ..io.sources import IMAGE_SUFFIXES, FrameSource, open_source
 from ..results import FrameResult
-from .outputs import FramesJsonWriter, VisWriter, json_instances, prepare_dir, write_instances_json
+from .outputs import FramesJsonWriter, VisWriter, json_instances, write_instances_json
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +73,9 @@ def _vis_path(out: OutputOptions, name: str, single: bool, source: str) -> Optio
     if target.suffix:
         if not single:
             raise InputError(f"--vis-out-dir {target}: must be a folder when the input has several images")
-        prepare_dir(target.parent if str(target.parent) else Path("."), "--vis-out-dir")
+        prepare_output_dir(target.parent if str(target.parent) else Path("."), "--vis-out-dir")
     else:
-        target = prepare_dir(target, "--vis-out-dir") / name
+        target = prepare_output_dir(target, "--vis-out-dir") / name
     src = Path(source)
     if src.is_file() and target.exists() and target.resolve() == src.resolve():
         raise InputError(f"--vis-out-dir {out.vis_out_dir}: the drawing would overwrite the input {source}")
@@ -82,7 +83,7 @@ def _vis_path(out: OutputOptions, name: str, single: bool, source: str) -> Optio
 
 
 def _json_path(out: OutputOptions, stem: str) -> Optional[Path]:
-    return prepare_dir(out.pred_out_dir, "--pred-out-dir") / f"{stem}.json" if out.pred_out_dir else None
+    return prepare_output_dir(out.pred_out_dir, "--pred-out-dir") / f"{stem}.json" if out.pred_out_dir else None
 
 
 def _display(out: OutputOptions, canvas: Optional[np.ndarray], wait_ms: int) -> bool:
@@ -195,7 +196,7 @@ def run_inferencer(factory: Callable[[], Any], input_spec: str, out: OutputOptio
     t0 = time.perf_counter()
     try:
         if out.pred_out_dir:
-            prepare_dir(out.pred_out_dir, "--pred-out-dir")
+            prepare_output_dir(out.pred_out_dir, "--pred-out-dir")
         model = factory()
         if src.info.kind in ("image", "folder"):
             src.close()
